@@ -1,0 +1,70 @@
+"""Alembic environment: one migration history for SQLite and PostgreSQL.
+
+Run through ``clustercat db ...`` (see :mod:`clustercat.schema.migrate`), which passes
+the database URL, or an open connection in ``config.attributes["connection"]``.
+SQLite uses batch mode (``render_as_batch``) because it cannot ALTER most things.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import pool
+
+from clustercat.schema import metadata
+from clustercat.schema.engine import make_engine
+from clustercat.schema.migrate import include_name
+
+config = context.config
+
+
+def _configure(connection) -> None:  # noqa: ANN001
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        include_name=include_name,
+        compare_type=True,
+        transaction_per_migration=False,
+    )
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL to stdout instead of running it (``--sql``)."""
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        include_name=include_name,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run the migrations on a live connection, in one transaction."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode copies tables; foreign keys must be off while it does
+            # (the pragma is a no-op inside a transaction, so set it first).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

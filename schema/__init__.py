@@ -1,0 +1,52 @@
+"""ClusterCat schema: typed SQLAlchemy models of the catalogue (DESIGN.md §4).
+
+One module per concept; import everything from here::
+
+    from clustercat.schema import Source, Photometry, make_engine
+"""
+
+from .base import Base
+from .classification import Classification, ClassificationMethod
+from .crossmatch import CrossmatchPair, CrossmatchRun
+from .engine import is_postgresql, make_engine, session_scope
+from .injection import InjectionRun, InjectionTrial
+from .ml import MlModel, MlPrediction
+from .reference import Field, FieldFilter, Filter, Galaxy, GalaxyAlias, Image, Survey
+from .release import CatalogueRelease, ProcessingRun, ReleaseFile
+from .sed import SedFit, SedMethod, SspGrid, SspModel
+from .source import Morphology, Photometry, Source
+
+metadata = Base.metadata
+
+__all__ = [
+    "Base",
+    "CatalogueRelease",
+    "Classification",
+    "ClassificationMethod",
+    "CrossmatchPair",
+    "CrossmatchRun",
+    "Field",
+    "FieldFilter",
+    "Filter",
+    "Galaxy",
+    "GalaxyAlias",
+    "Image",
+    "InjectionRun",
+    "InjectionTrial",
+    "MlModel",
+    "MlPrediction",
+    "Morphology",
+    "Photometry",
+    "ProcessingRun",
+    "ReleaseFile",
+    "SedFit",
+    "SedMethod",
+    "Source",
+    "SspGrid",
+    "SspModel",
+    "Survey",
+    "is_postgresql",
+    "make_engine",
+    "metadata",
+    "session_scope",
+]

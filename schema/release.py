@@ -1,0 +1,163 @@
+"""Versions and provenance: catalogue releases, their input files, processing runs.
+
+DESIGN.md §4 "Versions and provenance". A release is one ingested pipeline version of
+one survey. Complete releases are immutable; a new version is a new row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, BigIntPK, JSONDoc, created_at_column
+from .reference import Survey
+
+RELEASE_STATUSES = ("loading", "complete", "failed", "superseded")
+RUN_STATUSES = ("running", "complete", "failed")
+
+
+class CatalogueRelease(Base):
+    """One ingested pipeline version of one survey's catalogue (immutable once complete)."""
+
+    __tablename__ = "catalogue_release"
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        CheckConstraint(
+            "status IN ('loading', 'complete', 'failed', 'superseded')", name="status_known"
+        ),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_catalogue_release_status", "status"),
+        {"comment": "ingested catalogue versions; complete releases are never modified"},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
+    name: Mapped[str] = mapped_column(
+        String(128), comment="release name chosen at ingest, e.g. 'legus-v1' (text)"
+    )
+    version: Mapped[int] = mapped_column(
+        default=1, comment="version number under this name, 1, 2, ... (count)"
+    )
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("survey.id"),
+        index=True,
+        comment="survey that published the catalogue (key: survey.id)",
+    )
+    pipeline_version: Mapped[str | None] = mapped_column(
+        String(64), comment="version string of the producing pipeline, e.g. 'v1', 'DR4' (text)"
+    )
+    status: Mapped[str] = mapped_column(
+        String(16), default="loading", comment="loading | complete | failed | superseded (text)"
+    )
+    reader: Mapped[str | None] = mapped_column(
+        String(64), comment="ingest reader used, e.g. 'legus-tab' (text)"
+    )
+    reader_version: Mapped[str | None] = mapped_column(
+        String(32), comment="version of the ingest reader (text)"
+    )
+    layout: Mapped[str | None] = mapped_column(
+        String(64), comment="column layout of the input files, e.g. 'L35-MODE-MEAN' (text)"
+    )
+    code_version: Mapped[str | None] = mapped_column(
+        String(64), comment="ClusterCat version (and git commit) that ingested it (text)"
+    )
+    config: Mapped[dict | None] = mapped_column(
+        JSONDoc, comment="ingest options and anything else needed to redo it (JSON)"
+    )
+    content_sha256: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 over the sorted input-file hashes: the release identity (hex)"
+    )
+    default_sed_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sed_method.id"),
+        comment="SED method shown by the cluster_catalogue view (key: sed_method.id)",
+    )
+    morphology_version: Mapped[str] = mapped_column(
+        String(32),
+        default="catalogue",
+        server_default="catalogue",
+        comment="morphology constants version shown by the cluster_catalogue view (text)",
+    )
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalogue_release.id"),
+        comment="earlier release this one replaces (key: catalogue_release.id)",
+    )
+    ingested_at: Mapped[dt.datetime] = created_at_column("time the ingest started (UTC)")
+    completed_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="time the release became complete (UTC)"
+    )
+    notes: Mapped[str | None] = mapped_column(Text, comment="free-text notes (text)")
+
+    survey: Mapped[Survey] = relationship()
+    files: Mapped[list[ReleaseFile]] = relationship(back_populates="release")
+
+
+class ReleaseFile(Base):
+    """An input file of a release, identified by its SHA-256."""
+
+    __tablename__ = "release_file"
+    __table_args__ = (
+        UniqueConstraint("release_id", "path"),
+        CheckConstraint("size_bytes >= 0", name="size_nonnegative"),
+        {"comment": "input files of each release with their checksums"},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("catalogue_release.id", ondelete="CASCADE"),
+        comment="release (key: catalogue_release.id)",
+    )
+    path: Mapped[str] = mapped_column(Text, comment="file name as given at ingest (text)")
+    sha256: Mapped[str] = mapped_column(
+        String(64), index=True, comment="SHA-256 of the file contents (hex)"
+    )
+    size_bytes: Mapped[int] = mapped_column(BigInteger, comment="file size (bytes)")
+    layout: Mapped[str | None] = mapped_column(
+        String(64), comment="column layout the reader applied to this file (text)"
+    )
+    field_id: Mapped[int | None] = mapped_column(
+        ForeignKey("field.id"), comment="field the file describes (key: field.id)"
+    )
+    n_rows: Mapped[int | None] = mapped_column(comment="rows read from the file (count)")
+
+    release: Mapped[CatalogueRelease] = relationship(back_populates="files")
+
+
+class ProcessingRun(Base):
+    """One run of a processing module over a release (photometry, MCI, SED, cross-match ...)."""
+
+    __tablename__ = "processing_run"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'complete', 'failed')", name="status_known"),
+        {"comment": "processing-module runs: what ran, on what, with which settings"},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
+    module: Mapped[str] = mapped_column(
+        String(64), index=True, comment="processing module, e.g. 'sed', 'morphology' (text)"
+    )
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalogue_release.id"),
+        index=True,
+        comment="release processed (key: catalogue_release.id)",
+    )
+    config: Mapped[dict | None] = mapped_column(JSONDoc, comment="run settings (JSON)")
+    code_version: Mapped[str | None] = mapped_column(
+        String(64), comment="ClusterCat version that ran (text)"
+    )
+    status: Mapped[str] = mapped_column(
+        String(16), default="running", comment="running | complete | failed (text)"
+    )
+    started_at: Mapped[dt.datetime] = created_at_column("start time (UTC)")
+    finished_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="end time (UTC)"
+    )

@@ -1,8 +1,56 @@
-import click
+"""The ``clustercat`` command: one entry point for database, ingest, processing and demo.
 
-@click.group()
-def main():
-    """ClusterCat."""
+Subcommand groups live beside the code they drive (``schema/cli.py`` for ``db``, ...);
+this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from clustercat import __version__
+from clustercat.demo import demo_cmd
+from clustercat.schema.cli import db_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database",
+    "-d",
+    envvar="CLUSTERCAT_DATABASE_URL",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy URL of the catalogue database [env CLUSTERCAT_DATABASE_URL; "
+    "default sqlite:///clustercat.db in the working directory].",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debug messages.")
+@click.version_option(__version__, prog_name="clustercat")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
+    """ClusterCat: the star-cluster catalogue database of PHANGS-HST and LEGUS.
+
+    \b
+    Start with:
+      clustercat demo          create the SQLite database and load everything available
+      clustercat db --help     migrations and schema checks
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # Alembic reports every plugin and context at INFO; keep the migration steps only.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    ctx.ensure_object(dict)
+    ctx.obj["database"] = database
+
+
+main.add_command(db_group)
+main.add_command(demo_cmd)
+
 
 if __name__ == "__main__":
     main()

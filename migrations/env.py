@@ -8,11 +8,10 @@ SQLite uses batch mode (``render_as_batch``) because it cannot ALTER most things
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
-
 from clustercat.schema import metadata
 from clustercat.schema.engine import make_engine
 from clustercat.schema.migrate import include_name
+from sqlalchemy import pool
 
 config = context.config
 

@@ -5,6 +5,7 @@ One module per concept; import everything from here::
     from clustercat.schema import Source, Photometry, make_engine
 """
 
+from . import migrate
 from .base import Base
 from .classification import Classification, ClassificationMethod
 from .crossmatch import CrossmatchPair, CrossmatchRun
@@ -48,5 +49,6 @@ __all__ = [
     "is_postgresql",
     "make_engine",
     "metadata",
+    "migrate",
     "session_scope",
 ]

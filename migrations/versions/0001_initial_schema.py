@@ -461,6 +461,7 @@ def upgrade() -> None:
     comment='injected synthetic clusters and their recovery per stage',
     postgresql_partition_by='HASH (run_id)'
     )
+    _create_hash_partitions('injection_trial')
     op.create_table('ml_prediction',
     sa.Column('model_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='model (key: ml_model.id)'),
     sa.Column('source_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='source (key: source.id)'),
@@ -480,6 +481,7 @@ def upgrade() -> None:
     comment='per-source predictions of registered models',
     postgresql_partition_by='HASH (model_id)'
     )
+    _create_hash_partitions('ml_prediction')
     with op.batch_alter_table('ml_prediction', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ml_prediction_source_id'), ['source_id'], unique=False)
 

@@ -1,0 +1,175 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``CLUSTERCAT_TEST_POSTGRES_URL``: a URL of a superuser on a real
+server (any database on it; the fixtures create and drop their own databases). Without
+it the PostgreSQL half is skipped with a reason, unless ``CLUSTERCAT_REQUIRE_POSTGRES=1``
+(CI sets it), when it fails. Shared real data: see :func:`shared_data`.
+
+Fixtures, from coarse to fine:
+
+``backend``       "sqlite" or "postgresql" (parametrised: each test runs twice)
+``db_url``        a database migrated to head, one per backend and test session
+``engine``        an engine on ``db_url``
+``connection``    a connection inside a transaction that is rolled back after the test
+``session``       an ORM session on ``connection`` (its commits become savepoints)
+``empty_db_url``  a brand-new empty database, dropped after the test (migration tests)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clustercat.schema import make_engine, migrate
+from clustercat.schema.config import data_dir, data_required
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_ENV = "CLUSTERCAT_TEST_POSTGRES_URL"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        return url
+    if os.environ.get("CLUSTERCAT_REQUIRE_POSTGRES", "") not in ("", "0"):
+        pytest.fail(f"{POSTGRES_ENV} is not set but CLUSTERCAT_REQUIRE_POSTGRES=1")
+    pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (a superuser URL of a test server)")
+    return None
+
+
+def _admin_engine(admin_url: str) -> Engine:
+    url = make_url(admin_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+class PostgresDatabases:
+    """Creates and drops throwaway databases on the test server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.admin = _admin_engine(admin_url)
+
+    def create(self, prefix: str = "clustercat_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    dbs = PostgresDatabases(_postgres_admin_url())
+    yield dbs
+    dbs.admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _new_database(backend: str, request: pytest.FixtureRequest, tmp_dir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_dir / f'clustercat_{uuid.uuid4().hex[:8]}.db'}"
+    dbs: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = dbs.create()
+    request.addfinalizer(lambda: dbs.drop(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A database at head, shared by the tests of one backend (they roll back)."""
+    url = _new_database(backend, request, tmp_path_factory.mktemp("db"))
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator:
+    """A connection in a transaction rolled back after the test: tests never leak rows."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        yield conn
+        if trans.is_active:
+            trans.rollback()
+
+
+@pytest.fixture
+def session(connection) -> Iterator[Session]:  # noqa: ANN001
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as sess:
+        yield sess
+
+
+@pytest.fixture
+def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database (not migrated), dropped after the test."""
+    return _new_database(backend, request, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real-data folder; skips (or fails under CLUSTERCAT_REQUIRE_DATA=1) if absent."""
+    path = data_dir()
+    if not (path / "legus").is_dir():
+        message = f"shared data not found at {path} (set CLUSTERCAT_DATA)"
+        if data_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# --- per-backend test summary --------------------------------------------------------
+
+_BY_BACKEND: Counter = Counter()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    chosen = callspec.params.get("backend") if callspec else None
+    if chosen is None and "postgres_only" in item.keywords:
+        chosen = "postgresql"
+    if chosen is not None:
+        outcome = None
+        if report.when == "call" or report.when == "setup" and report.outcome != "passed":
+            outcome = report.outcome
+        if outcome is not None:
+            _BY_BACKEND[(chosen, "failed" if outcome == "error" else outcome)] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if not _BY_BACKEND:
+        return
+    terminalreporter.section("database tests per backend")
+    for name in BACKENDS:
+        counts = {k: _BY_BACKEND[(name, k)] for k in ("passed", "failed", "skipped")}
+        terminalreporter.write_line(
+            f"{name}: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped"
+        )

@@ -83,6 +83,12 @@ class Classification(Base):
         index=True,
         comment="classification method (key: classification_method.id)",
     )
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalogue_release.id", ondelete="CASCADE"),
+        index=True,
+        comment="release that delivered the class when not the source's own, e.g. StarcNet "
+        "(key: catalogue_release.id)",
+    )
     cluster_class: Mapped[int] = mapped_column(
         comment="class 1 symmetric cluster, 2 asymmetric cluster, 3 association, 4 other (code)"
     )

@@ -128,6 +128,11 @@ class ReleaseFile(Base):
         ForeignKey("field.id"), comment="field the file describes (key: field.id)"
     )
     n_rows: Mapped[int | None] = mapped_column(comment="rows read from the file (count)")
+    primary_classification_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classification_method.id"),
+        comment="the file's class column to use for 'class 1/2/3/4' "
+        "(key: classification_method.id)",
+    )
 
     release: Mapped[CatalogueRelease] = relationship(back_populates="files")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Double,
     ForeignKey,
@@ -23,7 +24,13 @@ from .base import Base, BigIntPK
 from .reference import Field, Filter
 from .release import CatalogueRelease
 
-PHOTOMETRY_STATUSES = ("measured", "not_detected", "outside_footprint", "no_coverage")
+PHOTOMETRY_STATUSES = (
+    "measured",
+    "not_detected",
+    "outside_footprint",
+    "no_coverage",
+    "apcor_undefined",
+)
 APERTURE_KINDS = ("total", "aperture")
 
 
@@ -95,7 +102,8 @@ class Photometry(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('total', 'aperture')", name="kind_known"),
         CheckConstraint(
-            "status IN ('measured', 'not_detected', 'outside_footprint', 'no_coverage')",
+            "status IN ('measured', 'not_detected', 'outside_footprint', 'no_coverage', "
+            "'apcor_undefined')",
             name="status_known",
         ),
         CheckConstraint("kind = 'total' OR radius_px > 0", name="aperture_has_radius"),
@@ -145,7 +153,8 @@ class Photometry(Base):
     status: Mapped[str] = mapped_column(
         String(20),
         default="measured",
-        comment="measured | not_detected | outside_footprint | no_coverage (text)",
+        comment="measured | not_detected | outside_footprint | no_coverage | "
+        "apcor_undefined (text)",
     )
     mag_vega: Mapped[float | None] = mapped_column(Double, comment="Vega magnitude (mag)")
     mag_err: Mapped[float | None] = mapped_column(Double, comment="1-sigma magnitude error (mag)")
@@ -161,6 +170,9 @@ class Photometry(Base):
     )
     aperture_correction_mag: Mapped[float | None] = mapped_column(
         Double, comment="aperture correction added to reach the total magnitude (mag)"
+    )
+    mw_extinction_corrected: Mapped[bool | None] = mapped_column(
+        Boolean, comment="Milky-Way foreground extinction removed; NULL if unknown (boolean)"
     )
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("processing_run.id"),

@@ -89,14 +89,17 @@ SELECT
     c.p_class1 AS p_class1,
     c.p_class2 AS p_class2,
     c.p_class3 AS p_class3,
-    c.p_class4 AS p_class4
+    c.p_class4 AS p_class4,
+    COALESCE(dr.name, r.name) AS delivered_by
 FROM classification c
 JOIN classification_method cm ON cm.id = c.method_id
 JOIN source s ON s.id = c.source_id
 JOIN catalogue_release r ON r.id = s.release_id
 JOIN field f ON f.id = s.field_id
 JOIN galaxy g ON g.id = f.galaxy_id
+LEFT JOIN catalogue_release dr ON dr.id = c.release_id
 WHERE r.status IN {VISIBLE_RELEASE_STATUSES}
+  AND (c.release_id IS NULL OR dr.status IN {VISIBLE_RELEASE_STATUSES})
 """
 
 _MAG = "total aperture-corrected {band} magnitude, Vega, NULL where not measured (mag)"
@@ -164,6 +167,7 @@ VIEW_COMMENTS_V1: dict[str, tuple[str, dict[str, str]]] = {
             "p_class2": "ML probability of class 2 (probability)",
             "p_class3": "ML probability of class 3 (probability)",
             "p_class4": "ML probability of class 4 (probability)",
+            "delivered_by": "release that delivered the class, e.g. a StarcNet release (text)",
         },
     ),
 }

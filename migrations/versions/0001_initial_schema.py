@@ -334,8 +334,10 @@ def upgrade() -> None:
     sa.Column('layout', sa.String(length=64), nullable=True, comment='column layout the reader applied to this file (text)'),
     sa.Column('field_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True, comment='field the file describes (key: field.id)'),
     sa.Column('n_rows', sa.Integer(), nullable=True, comment='rows read from the file (count)'),
+    sa.Column('primary_classification_method_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True, comment="the file's class column to use for 'class 1/2/3/4' (key: classification_method.id)"),
     sa.CheckConstraint('size_bytes >= 0', name=op.f('ck_release_file_size_nonnegative')),
     sa.ForeignKeyConstraint(['field_id'], ['field.id'], name=op.f('fk_release_file_field_id_field')),
+    sa.ForeignKeyConstraint(['primary_classification_method_id'], ['classification_method.id'], name=op.f('fk_release_file_primary_classification_method_id_classification_method')),
     sa.ForeignKeyConstraint(['release_id'], ['catalogue_release.id'], name=op.f('fk_release_file_release_id_catalogue_release'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_release_file')),
     sa.UniqueConstraint('release_id', 'path', name=op.f('uq_release_file_release_id_path')),
@@ -376,6 +378,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='surrogate key (key)'),
     sa.Column('source_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='source classified (key: source.id)'),
     sa.Column('method_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='classification method (key: classification_method.id)'),
+    sa.Column('release_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True, comment="release that delivered the class when not the source's own, e.g. StarcNet (key: catalogue_release.id)"),
     sa.Column('cluster_class', sa.Integer(), nullable=False, comment='class 1 symmetric cluster, 2 asymmetric cluster, 3 association, 4 other (code)'),
     sa.Column('subclass', sa.Integer(), nullable=True, comment='PHANGS subclass of class 4, e.g. 10 for code 4.10 (code)'),
     sa.Column('score', sa.Double(), nullable=True, comment="method's score: human mean class, ML top probability or agreement (dimensionless)"),
@@ -391,6 +394,7 @@ def upgrade() -> None:
     sa.CheckConstraint('p_class1 BETWEEN 0 AND 1 AND p_class2 BETWEEN 0 AND 1 AND p_class3 BETWEEN 0 AND 1 AND p_class4 BETWEEN 0 AND 1', name=op.f('ck_classification_probabilities_range')),
     sa.CheckConstraint('subclass >= 0', name=op.f('ck_classification_subclass_nonnegative')),
     sa.ForeignKeyConstraint(['method_id'], ['classification_method.id'], name=op.f('fk_classification_method_id_classification_method')),
+    sa.ForeignKeyConstraint(['release_id'], ['catalogue_release.id'], name=op.f('fk_classification_release_id_catalogue_release'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_id'], ['source.id'], name=op.f('fk_classification_source_id_source'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_classification')),
     sa.UniqueConstraint('source_id', 'method_id', name=op.f('uq_classification_source_id_method_id')),
@@ -398,6 +402,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('classification', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_classification_method_id'), ['method_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_classification_release_id'), ['release_id'], unique=False)
 
     op.create_table('crossmatch_pair',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='surrogate key (key)'),
@@ -515,7 +520,7 @@ def upgrade() -> None:
     sa.Column('filter_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False, comment='filter and instrument (key: filter.id)'),
     sa.Column('kind', sa.String(length=8), nullable=False, comment="'total' (aperture-corrected total) or 'aperture' (in radius_px) (text)"),
     sa.Column('radius_px', sa.Double(), nullable=True, comment='aperture radius; for totals the measuring aperture if known (pix)'),
-    sa.Column('status', sa.String(length=20), nullable=False, comment='measured | not_detected | outside_footprint | no_coverage (text)'),
+    sa.Column('status', sa.String(length=20), nullable=False, comment='measured | not_detected | outside_footprint | no_coverage | apcor_undefined (text)'),
     sa.Column('mag_vega', sa.Double(), nullable=True, comment='Vega magnitude (mag)'),
     sa.Column('mag_err', sa.Double(), nullable=True, comment='1-sigma magnitude error (mag)'),
     sa.Column('flux_mjy', sa.Double(), nullable=True, comment='flux density (mJy)'),
@@ -523,11 +528,12 @@ def upgrade() -> None:
     sa.Column('sky_median', sa.Double(), nullable=True, comment='sigma-clipped median sky in the annulus (e-/s/pix)'),
     sa.Column('sky_std', sa.Double(), nullable=True, comment='standard deviation of the sky in the annulus (e-/s/pix)'),
     sa.Column('aperture_correction_mag', sa.Double(), nullable=True, comment='aperture correction added to reach the total magnitude (mag)'),
+    sa.Column('mw_extinction_corrected', sa.Boolean(), nullable=True, comment='Milky-Way foreground extinction removed; NULL if unknown (boolean)'),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True, comment='processing run, NULL when from the catalogue (key: processing_run.id)'),
     sa.CheckConstraint("kind = 'total' OR radius_px > 0", name=op.f('ck_photometry_aperture_has_radius')),
     sa.CheckConstraint("kind IN ('total', 'aperture')", name=op.f('ck_photometry_kind_known')),
     sa.CheckConstraint("status = 'measured' OR (mag_vega IS NULL AND flux_mjy IS NULL)", name=op.f('ck_photometry_unmeasured_is_null')),
-    sa.CheckConstraint("status IN ('measured', 'not_detected', 'outside_footprint', 'no_coverage')", name=op.f('ck_photometry_status_known')),
+    sa.CheckConstraint("status IN ('measured', 'not_detected', 'outside_footprint', 'no_coverage', 'apcor_undefined')", name=op.f('ck_photometry_status_known')),
     sa.CheckConstraint('flux_err_mjy >= 0', name=op.f('ck_photometry_flux_err_nonnegative')),
     sa.CheckConstraint('mag_err >= 0', name=op.f('ck_photometry_mag_err_nonnegative')),
     sa.CheckConstraint('mag_vega > -30 AND mag_vega < 44', name=op.f('ck_photometry_mag_vega_not_sentinel')),
@@ -606,6 +612,7 @@ def downgrade() -> None:
 
     op.drop_table('crossmatch_pair')
     with op.batch_alter_table('classification', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_classification_release_id'))
         batch_op.drop_index(batch_op.f('ix_classification_method_id'))
 
     op.drop_table('classification')

@@ -40,10 +40,8 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        # Alembic reports every plugin and context at INFO; keep the migration steps only.
+        # Alembic reports every plugin and migration context at INFO.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["database"] = database
 

@@ -48,18 +48,14 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    # Batch mode on SQLite copies tables around: foreign keys stay off while it does.
+    engine = make_engine(
+        config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool, sqlite_foreign_keys=False
+    )
     with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            # Batch mode copies tables; foreign keys must be off while it does
-            # (the pragma is a no-op inside a transaction, so set it first).
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     engine.dispose()
 
 

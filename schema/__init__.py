@@ -9,7 +9,7 @@ from . import migrate
 from .base import Base
 from .classification import Classification, ClassificationMethod
 from .crossmatch import CrossmatchPair, CrossmatchRun
-from .engine import is_postgresql, make_engine, session_scope
+from .engine import is_postgresql, make_engine, session_scope, write_transaction
 from .injection import InjectionRun, InjectionTrial
 from .ml import MlModel, MlPrediction
 from .reference import Field, FieldFilter, Filter, Galaxy, GalaxyAlias, Image, Survey
@@ -51,4 +51,5 @@ __all__ = [
     "metadata",
     "migrate",
     "session_scope",
+    "write_transaction",
 ]

@@ -11,6 +11,7 @@ import logging
 import click
 from clustercat import __version__
 from clustercat.demo import demo_cmd
+from clustercat.ingest.cli import ingest_group
 from clustercat.schema.cli import db_group
 
 
@@ -47,6 +48,7 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 
 
 main.add_command(db_group)
+main.add_command(ingest_group)
 main.add_command(demo_cmd)
 
 

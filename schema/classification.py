@@ -31,7 +31,8 @@ class ClassificationMethod(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
     name: Mapped[str] = mapped_column(
-        String(64), comment="method name, e.g. 'LEGUS human mode', 'StarcNet', 'VGG19-BN' (text)"
+        String(128),
+        comment="method name, e.g. 'LEGUS human mode', 'StarcNet', 'VGG19-BN' (text)",
     )
     version: Mapped[str] = mapped_column(
         String(32), default="1", server_default="1", comment="method version (text)"

@@ -54,7 +54,7 @@ class CatalogueRelease(Base):
         comment="survey that published the catalogue (key: survey.id)",
     )
     pipeline_version: Mapped[str | None] = mapped_column(
-        String(64), comment="version string of the producing pipeline, e.g. 'v1', 'DR4' (text)"
+        Text, comment="version string(s) of the producing pipeline, e.g. 'v1', 'DR4' (text)"
     )
     status: Mapped[str] = mapped_column(
         String(16), default="loading", comment="loading | complete | failed | superseded (text)"
@@ -66,7 +66,7 @@ class CatalogueRelease(Base):
         String(32), comment="version of the ingest reader (text)"
     )
     layout: Mapped[str | None] = mapped_column(
-        String(64), comment="column layout of the input files, e.g. 'L35-MODE-MEAN' (text)"
+        Text, comment="column layout(s) of the input files, e.g. 'L35-MODE-MEAN' (text)"
     )
     code_version: Mapped[str | None] = mapped_column(
         String(64), comment="ClusterCat version (and git commit) that ingested it (text)"

@@ -36,24 +36,24 @@ class SedMethod(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
     name: Mapped[str] = mapped_column(
-        String(128), comment="method name, e.g. 'LEGUS Yggdrasil Padova-AGB MW' (text)"
+        Text, comment="method name, e.g. 'LEGUS Yggdrasil Padova-AGB MW' (text)"
     )
     code: Mapped[str | None] = mapped_column(
-        String(64), comment="fitting code, e.g. 'clustercat', 'CIGALE', 'LEGUS' (text)"
+        Text, comment="fitting code, e.g. 'clustercat', 'CIGALE', 'LEGUS' (text)"
     )
     ssp_model: Mapped[str | None] = mapped_column(
-        String(64), comment="SSP model family, e.g. 'BC03', 'Yggdrasil' (text)"
+        Text, comment="SSP model family, e.g. 'BC03', 'Yggdrasil' (text)"
     )
     ssp_grid_id: Mapped[int | None] = mapped_column(
         ForeignKey("ssp_grid.id"),
         comment="SSP grid in this database the fit used (key: ssp_grid.id)",
     )
-    imf: Mapped[str | None] = mapped_column(String(32), comment="initial mass function (text)")
+    imf: Mapped[str | None] = mapped_column(Text, comment="initial mass function (text)")
     metallicity: Mapped[float | None] = mapped_column(
         Double, comment="metal mass fraction Z (dimensionless)"
     )
     extinction_law: Mapped[str | None] = mapped_column(
-        String(64), comment="extinction law, e.g. 'CCM89 R_V=3.1' (text)"
+        Text, comment="extinction law, e.g. 'CCM89 R_V=3.1' (text)"
     )
     config: Mapped[dict | None] = mapped_column(
         JSONDoc, comment="priors, grids, error floors and other settings (JSON)"

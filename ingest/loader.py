@@ -1,0 +1,559 @@
+"""The one loader behind every reader: validated tables in, one complete release out.
+
+``ingest_release`` turns the :class:`~clustercat.ingest.contract.CatalogueTables` of one or
+more files into a release, atomically:
+
+* the files are hashed first; the same files under the same name are a no-op
+  ("already ingested"), other content under that name needs ``new_version=True``;
+* the files are read and validated completely before anything is written;
+* everything is written in ONE transaction (``BEGIN IMMEDIATE`` on SQLite, an advisory
+  lock on PostgreSQL), through staging tables (:mod:`clustercat.ingest.bulk`); the release
+  row flips from ``loading`` to ``complete`` as the last statement, and the views only show
+  complete releases. A killed process leaves nothing behind; an ingest that raises leaves a
+  ``failed`` record (invisible) that the next run of the same name removes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from clustercat.schema import (
+    CatalogueRelease,
+    ClassificationMethod,
+    Field,
+    FieldFilter,
+    Filter,
+    Galaxy,
+    GalaxyAlias,
+    ReleaseFile,
+    SedMethod,
+    Source,
+    Survey,
+    write_transaction,
+)
+from rich.progress import Progress
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from . import bulk
+from .contract import CatalogueTables
+from .errors import CatalogueFormatError
+from .releases import (
+    InputFile,
+    ReleaseConflictError,
+    code_version,
+    complete_releases,
+    content_identity,
+    find_identical,
+    lock_ingest,
+    next_version,
+    remove_stale,
+)
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[[Path], "CatalogueTables | Sequence[CatalogueTables]"]
+
+#: Tolerance per axis when attaching predictions to an existing release's sources by x, y
+#: (pix): StarcNet writes the LEGUS x, y truncated to integers.
+ATTACH_XY_TOLERANCE_PX = 1.0
+
+
+@dataclass
+class ReleaseRequest:
+    """What to ingest and under which name."""
+
+    name: str
+    reader: str
+    reader_version: str
+    files: Sequence[str | Path]
+    survey: str | None = None  # default: the survey the reader reports
+    layout: str | None = None  # layout override given by the user
+    pipeline_version: str | None = None
+    new_version: bool = False
+    attach_to: str | None = None  # release whose sources receive the classifications
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did, for the report printed by the CLI."""
+
+    release: str
+    status: str  # "ingested" | "already ingested"
+    version: int | None = None
+    release_id: int | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    report: dict[str, int] = field(default_factory=dict)
+    files: list[InputFile] = field(default_factory=list)
+    seconds: float = 0.0
+    removed_stale: int = 0
+
+
+def _maybe_pause(stage: str) -> None:
+    """Fault-injection point for the kill test: sleep after ``stage`` when asked to."""
+    if os.environ.get("CLUSTERCAT_INGEST_PAUSE_AT") == stage:
+        log.warning("pausing after %s (CLUSTERCAT_INGEST_PAUSE_AT)", stage)
+        time.sleep(float(os.environ.get("CLUSTERCAT_INGEST_PAUSE_SECONDS", "60")))
+
+
+def normalise_alias(name: str) -> str:
+    """Alias key: lower case without blanks, underscores or hyphens (``NGC_628C`` → ``ngc628c``)."""
+    return re.sub(r"[\s_\-]+", "", name.strip().lower())
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def read_all(
+    request: ReleaseRequest, read: Reader, files: list[InputFile], progress: Progress | None
+) -> list[tuple[InputFile, CatalogueTables]]:
+    """Read and validate every file before anything is written."""
+    out: list[tuple[InputFile, CatalogueTables]] = []
+    task = progress.add_task("reading", total=len(files)) if progress else None
+    for f in files:
+        result = read(f.path)
+        for tables in [result] if isinstance(result, CatalogueTables) else list(result):
+            try:
+                tables.check()
+            except ValueError as exc:
+                raise CatalogueFormatError(f.path, None, None, str(exc)) from exc
+            out.append((f, tables))
+        if progress:
+            progress.advance(task)
+    seen: dict[tuple[str, int], Path] = {}
+    for f, tables in out:
+        for sid in tables.sources["id_in_release"].tolist():
+            key = (tables.field, sid)
+            if key in seen and seen[key] != f.path:
+                line = int(
+                    tables.sources.loc[tables.sources["id_in_release"] == sid, "line"].iloc[0]
+                )
+                raise CatalogueFormatError(
+                    f.path, line, 1,
+                    f"source id {sid} of field {tables.field} is also in {seen[key].name}",
+                )  # fmt: skip
+            seen[key] = f.path
+    return out
+
+
+# --- reference rows -----------------------------------------------------------------------
+
+
+def _galaxy_reference(name: str) -> dict:
+    """Centre, distance and morphology of a galaxy from the reference table, if known."""
+    try:
+        from .galaxies import galaxy_table
+
+        table = galaxy_table()
+    except (ImportError, FileNotFoundError):
+        return {}
+    rows = table[table["name"] == name]
+    if rows.empty:
+        return {}
+    row = rows.iloc[0]
+
+    def num(key: str) -> float | None:
+        value = row.get(key)
+        return None if value is None or pd.isna(value) else float(value)
+
+    distance, ref = num("distance_mpc"), row.get("distance_ref")
+    if distance is None and num("phangs_distance_mpc") is not None:
+        distance, ref = num("phangs_distance_mpc"), row.get("phangs_distance_ref")
+    morph = row.get("morphology")
+    return {
+        "ra_deg": num("ra_deg"),
+        "dec_deg": num("dec_deg"),
+        "distance_mpc": distance,
+        "distance_ref": None if ref is None or pd.isna(ref) else str(ref),
+        "morphology": None if morph is None or pd.isna(morph) else str(morph)[:32],
+    }
+
+
+def ensure_galaxy(conn: Connection, name: str, field_tokens: Sequence[str] = ()) -> int:
+    """The id of galaxy ``name``, created (with reference data and aliases) if needed."""
+    galaxy_id = conn.execute(select(Galaxy.id).where(Galaxy.name == name)).scalar()
+    if galaxy_id is None:
+        galaxy_id = conn.execute(
+            insert(Galaxy).values(name=name, **_galaxy_reference(name)).returning(Galaxy.id)
+        ).scalar_one()
+    aliases = {normalise_alias(name)}
+    try:
+        from .galaxies import galaxy_aliases
+
+        aliases |= {normalise_alias(a) for a in galaxy_aliases([name], field_tokens)["alias"]}
+    except (ImportError, ValueError):
+        pass
+    existing = set(
+        conn.execute(select(GalaxyAlias.alias).where(GalaxyAlias.alias.in_(aliases))).scalars()
+    )
+    new = sorted(aliases - existing)
+    if new:
+        conn.execute(insert(GalaxyAlias), [{"alias": a, "galaxy_id": galaxy_id} for a in new])
+    return galaxy_id
+
+
+def ensure_field(conn: Connection, name: str, galaxy_id: int) -> int:
+    field_id = conn.execute(select(Field.id).where(Field.name == name)).scalar()
+    if field_id is None:
+        field_id = conn.execute(
+            insert(Field).values(name=name, galaxy_id=galaxy_id).returning(Field.id)
+        ).scalar_one()
+    return field_id
+
+
+def filter_ids(conn: Connection, tables: CatalogueTables) -> dict[str, int]:
+    """band label -> filter id for the filters (and instruments) of a file."""
+    out = {}
+    for band, name in tables.filters.items():
+        instrument = tables.instruments.get(band)
+        query = select(Filter.id).where(Filter.name == name)
+        if instrument:
+            query = query.where(Filter.instrument == instrument)
+        ids = conn.execute(query).scalars().all()
+        if len(ids) != 1:
+            raise CatalogueFormatError(
+                tables.source_path, None, None,
+                f"filter {name} on {instrument or 'any instrument'} for band {band} is not "
+                "in the filter table",
+            )  # fmt: skip
+        out[band] = ids[0]
+    return out
+
+
+def ensure_field_filters(conn: Connection, field_id: int, ids: dict[str, int]) -> None:
+    have = set(
+        conn.execute(
+            select(FieldFilter.filter_id).where(FieldFilter.field_id == field_id)
+        ).scalars()
+    )
+    new = [{"field_id": field_id, "filter_id": fid} for fid in ids.values() if fid not in have]
+    if new:
+        conn.execute(insert(FieldFilter), new)
+
+
+def ensure_classification_method(conn: Connection, spec) -> int:  # noqa: ANN001
+    method_id = conn.execute(
+        select(ClassificationMethod.id).where(
+            ClassificationMethod.name == spec.name, ClassificationMethod.version == "1"
+        )
+    ).scalar()
+    if method_id is None:
+        method_id = conn.execute(
+            insert(ClassificationMethod)
+            .values(
+                name=spec.name,
+                version="1",
+                kind=spec.kind,
+                description=spec.description,
+                reference=getattr(spec, "reference", None) or None,
+            )
+            .returning(ClassificationMethod.id)
+        ).scalar_one()
+    return method_id
+
+
+def ensure_sed_method(conn: Connection, spec) -> int:  # noqa: ANN001
+    method_id = conn.execute(select(SedMethod.id).where(SedMethod.name == spec.name)).scalar()
+    if method_id is None:
+        method_id = conn.execute(
+            insert(SedMethod)
+            .values(
+                name=spec.name,
+                code=spec.code,
+                ssp_model=spec.ssp_model,
+                imf=spec.imf,
+                metallicity=spec.metallicity,
+                extinction_law=spec.extinction_law,
+                description=spec.description,
+            )
+            .returning(SedMethod.id)
+        ).scalar_one()
+    return method_id
+
+
+# --- frames -> staging rows --------------------------------------------------------------
+
+
+def _with_keys(frame: pd.DataFrame, field_id: int) -> pd.DataFrame:
+    out = frame.copy()
+    out["field_id"] = field_id
+    return out
+
+
+def source_rows(tables: CatalogueTables, field_id: int) -> list[tuple]:
+    frame = _with_keys(tables.sources, field_id)
+    if "cc_class" not in frame.columns:
+        frame["cc_class"] = pd.array([pd.NA] * len(frame), dtype="string")
+    cols = [n for n, _ in bulk.SOURCE_STAGE.stage_columns]
+    return bulk.frame_rows(frame, cols)
+
+
+def photometry_rows(tables: CatalogueTables, field_id: int, ids: dict[str, int]) -> list[tuple]:
+    ph = _with_keys(tables.photometry, field_id)
+    ph["filter_id"] = ph["band"].map(ids).astype("int64")
+    total = ph["aperture_px"].isna()
+    ph["kind"] = np.where(total, "total", "aperture")
+    ph["radius_px"] = ph["aperture_px"]
+    ph["mw_extinction_corrected"] = ph["mw_ext_corrected"]
+    cols = [n for n, _ in bulk.PHOTOMETRY_STAGE.stage_columns]
+    return bulk.frame_rows(ph, cols)
+
+
+def morphology_rows(tables: CatalogueTables, field_id: int, ids: dict[str, int]) -> list[tuple]:
+    mo = _with_keys(tables.morphology, field_id)
+    mo = mo[mo[["ci", "mci_in", "mci_out"]].notna().any(axis=1)].copy()
+    mo["constants_version"] = "catalogue"
+    mo["filter_id"] = ids.get("V")
+    if ids.get("V") is None:
+        mo["filter_id"] = pd.array([pd.NA] * len(mo), dtype="Int64")
+    cols = [n for n, _ in bulk.MORPHOLOGY_STAGE.stage_columns]
+    return bulk.frame_rows(mo, cols)
+
+
+def classification_rows(
+    tables: CatalogueTables, field_id: int, method_ids: dict[str, int]
+) -> list[tuple]:
+    cl = _with_keys(tables.classifications, field_id)
+    cl["method_id"] = cl["method"].map(method_ids).astype("int64")
+    cols = [n for n, _ in bulk.CLASSIFICATION_STAGE.stage_columns]
+    return bulk.frame_rows(cl, cols)
+
+
+def sed_rows(tables: CatalogueTables, field_id: int, method_ids: dict[str, int]) -> list[tuple]:
+    sed = _with_keys(tables.sed_fits, field_id)
+    sed["method_id"] = sed["method"].map(method_ids).astype("int64")
+    sed["band_residuals"] = [
+        json.dumps({k: float(v) for k, v in r.items()}) if isinstance(r, dict) else None
+        for r in sed["chi2_residuals"]
+    ]
+    cols = [n for n, _ in bulk.SED_STAGE.stage_columns]
+    return bulk.frame_rows(sed, cols)
+
+
+# --- the ingest -----------------------------------------------------------------------------
+
+
+def _attach_target(conn: Connection, name: str) -> int:
+    versions = complete_releases(conn, name)
+    if not versions:
+        raise ValueError(f"release {name!r} to attach to does not exist (or is not complete)")
+    return versions[-1].id
+
+
+def _check_alignment(
+    conn: Connection, release_id: int, field_id: int, tables: CatalogueTables
+) -> None:
+    """Predictions keyed by id must sit at the same x, y as the sources they attach to."""
+    rows = conn.execute(
+        select(Source.id_in_release, Source.x, Source.y).where(
+            Source.release_id == release_id, Source.field_id == field_id
+        )
+    ).all()
+    known = pd.DataFrame(rows, columns=["id_in_release", "x_db", "y_db"])
+    merged = tables.sources.merge(known, on="id_in_release", how="left")
+    missing = merged["x_db"].isna()
+    if missing.any():
+        bad = merged[missing].iloc[0]
+        raise CatalogueFormatError(
+            tables.source_path, int(bad["line"]), 1,
+            f"source id {int(bad['id_in_release'])} is not in the release it attaches to",
+        )  # fmt: skip
+    for column, axis in ((2, "x"), (3, "y")):
+        offset = (merged[axis] - merged[f"{axis}_db"]).abs()
+        if (offset >= ATTACH_XY_TOLERANCE_PX).any():
+            bad = merged[offset >= ATTACH_XY_TOLERANCE_PX].iloc[0]
+            raise CatalogueFormatError(
+                tables.source_path, int(bad["line"]), column,
+                f"source id {int(bad['id_in_release'])} lies at {axis} = {bad[axis]:.2f} but "
+                f"the catalogue has {bad[f'{axis}_db']:.2f}",
+            )  # fmt: skip
+
+
+def _write(
+    conn: Connection,
+    request: ReleaseRequest,
+    identity: str,
+    files: list[InputFile],
+    read: list[tuple[InputFile, CatalogueTables]],
+    progress: Progress | None,
+    result: IngestResult,
+) -> None:
+    survey_name = request.survey or read[0][1].survey
+    survey_id = conn.execute(select(Survey.id).where(Survey.name == survey_name)).scalar()
+    if survey_id is None:
+        raise ValueError(f"unknown survey {survey_name!r}")
+    previous = complete_releases(conn, request.name)
+    if previous and not request.new_version:
+        raise ReleaseConflictError(
+            f"release {request.name!r} exists (version {previous[-1].version}) with other "
+            "content; ask for a new version (--new-version) to ingest these files beside it"
+        )
+    result.removed_stale = remove_stale(conn, request.name)
+    version = next_version(conn, request.name)
+    layouts = sorted({t.layout for _, t in read if t.layout})
+    release_id = conn.execute(
+        insert(CatalogueRelease)
+        .values(
+            name=request.name,
+            version=version,
+            survey_id=survey_id,
+            pipeline_version=request.pipeline_version
+            or ",".join(sorted({t.version for _, t in read if t.version}))
+            or None,
+            status="loading",
+            reader=request.reader,
+            reader_version=request.reader_version,
+            layout=request.layout or (",".join(layouts) if layouts else None),
+            code_version=code_version(),
+            config={
+                **request.options,
+                "layout_override": request.layout,
+                "attach_to": request.attach_to,
+            },
+            content_sha256=identity,
+            supersedes_id=previous[-1].id if previous else None,
+        )
+        .returning(CatalogueRelease.id)
+    ).scalar_one()
+    result.release_id, result.version = release_id, version
+    source_release_id = _attach_target(conn, request.attach_to) if request.attach_to else release_id
+    delivering = release_id if request.attach_to else None
+
+    stage_rows: dict[str, list[tuple]] = {k: [] for k in
+                                          ("source", "photometry", "morphology",
+                                           "classification", "sed_fit")}  # fmt: skip
+    sed_method_ids: list[int] = []
+    file_rows = []
+    for f, tables in read:
+        galaxy_id = ensure_galaxy(conn, tables.galaxy, [tables.field])
+        field_id = ensure_field(conn, tables.field, galaxy_id)
+        fids = filter_ids(conn, tables) if tables.filters else {}
+        ensure_field_filters(conn, field_id, fids)
+        cm_ids = {m.name: ensure_classification_method(conn, m)
+                  for m in tables.classification_methods}  # fmt: skip
+        sm_ids = {m.name: ensure_sed_method(conn, m) for m in tables.sed_methods}
+        sed_method_ids += [i for i in sm_ids.values() if i not in sed_method_ids]
+        if request.attach_to:
+            _check_alignment(conn, source_release_id, field_id, tables)
+        else:
+            stage_rows["source"] += source_rows(tables, field_id)
+            stage_rows["photometry"] += photometry_rows(tables, field_id, fids)
+            stage_rows["morphology"] += morphology_rows(tables, field_id, fids)
+            stage_rows["sed_fit"] += sed_rows(tables, field_id, sm_ids)
+        stage_rows["classification"] += classification_rows(tables, field_id, cm_ids)
+        file_rows.append({
+            "release_id": release_id, "path": f.path.name, "sha256": f.sha256,
+            "size_bytes": f.size_bytes, "layout": tables.layout, "field_id": field_id,
+            "n_rows": len(tables.sources),
+            "primary_classification_method_id": cm_ids.get(tables.primary_method),
+        })  # fmt: skip
+    conn.execute(insert(ReleaseFile), file_rows)
+
+    params = {
+        "release_id": release_id,
+        "source_release_id": source_release_id,
+        "delivering_release_id": delivering,
+    }
+    specs = [
+        ("source", bulk.SOURCE_STAGE),
+        ("photometry", bulk.PHOTOMETRY_STAGE),
+        ("morphology", bulk.MORPHOLOGY_STAGE),
+        ("classification", bulk.CLASSIFICATION_STAGE),
+        ("sed_fit", bulk.SED_STAGE),
+    ]
+    total = sum(len(stage_rows[k]) for k, _ in specs)
+    task = progress.add_task("loading", total=total) if progress else None
+    for key, spec in specs:
+        rows = stage_rows[key]
+        if not rows:
+            continue
+        _, inserted = bulk.load_through_stage(conn, spec, rows, params)
+        result.rows[key] = inserted
+        if progress:
+            progress.advance(task, len(rows))
+        _maybe_pause(key)
+
+    conn.execute(
+        update(CatalogueRelease)
+        .where(CatalogueRelease.id == release_id)
+        .values(
+            status="complete",
+            completed_at=dt.datetime.now(dt.UTC),
+            default_sed_method_id=sed_method_ids[0] if sed_method_ids else None,
+        )
+    )
+
+
+def _record_failure(engine: Engine, request: ReleaseRequest, identity: str, error: str) -> None:
+    """Keep an invisible ``failed`` record of an ingest that raised (ingest history)."""
+    try:
+        with write_transaction(engine) as conn:
+            lock_ingest(conn)
+            survey_id = (
+                conn.execute(
+                    select(Survey.id).where(Survey.name == (request.survey or "LEGUS"))
+                ).scalar()
+                or conn.execute(select(Survey.id)).scalar()
+            )
+            conn.execute(
+                insert(CatalogueRelease).values(
+                    name=request.name, version=next_version(conn, request.name),
+                    survey_id=survey_id, status="failed", reader=request.reader,
+                    reader_version=request.reader_version, code_version=code_version(),
+                    content_sha256=identity, notes=error[:2000],
+                )
+            )  # fmt: skip
+    except Exception:  # noqa: BLE001 - the original error matters more
+        log.exception("could not record the failed ingest of %s", request.name)
+
+
+def ingest_release(
+    engine: Engine, request: ReleaseRequest, read: Reader, *, show_progress: bool = False
+) -> IngestResult:
+    """Ingest the files of ``request`` as one release (see the module docstring)."""
+    started = time.perf_counter()
+    files = [InputFile.from_path(p) for p in request.files]
+    identity = content_identity(
+        request.reader, files, {"layout": request.layout, "attach_to": request.attach_to}
+    )
+    result = IngestResult(release=request.name, status="ingested", files=files)
+    with engine.connect() as conn:
+        found = find_identical(conn, request.name, identity)
+    if found:
+        result.status, result.release_id, result.version = "already ingested", *found
+        result.seconds = time.perf_counter() - started
+        return result
+
+    with Progress(disable=not show_progress, transient=True) as progress:
+        read_tables = read_all(request, read, files, progress if show_progress else None)
+        report: Counter = Counter()
+        for _, tables in read_tables:
+            report.update(tables.report)
+        result.report = dict(report)
+        try:
+            with write_transaction(engine) as conn:
+                lock_ingest(conn)
+                found = find_identical(conn, request.name, identity)
+                if found:  # another process ingested the same files meanwhile
+                    result.status, result.release_id, result.version = "already ingested", *found
+                else:
+                    _write(conn, request, identity, files, read_tables,
+                           progress if show_progress else None, result)  # fmt: skip
+        except ReleaseConflictError:
+            raise
+        except Exception as exc:
+            _record_failure(engine, request, identity, f"{type(exc).__name__}: {exc}")
+            raise
+    result.seconds = time.perf_counter() - started
+    return result

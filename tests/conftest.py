@@ -173,3 +173,51 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
             f"{name}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped"
         )
+
+
+# --- a database holding the real LEGUS releases -----------------------------------------
+
+LEGUS_RELEASE = "legus"
+STARCNET_RELEASE = "starcnet-ngc1566"
+
+
+@pytest.fixture(scope="session")
+def legus_db_url(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_data: Path,
+) -> str:
+    """A database at head with all 28 LEGUS catalogues (release ``legus``) and the StarcNet
+    predictions of NGC 1566 (release ``starcnet-ngc1566``), loaded once per backend."""
+    from clustercat.ingest.legus import find_legus_files
+    from clustercat.ingest.loader import ReleaseRequest, ingest_release
+    from clustercat.ingest.registry import reader_info
+
+    url = _new_database(backend, request, tmp_path_factory.mktemp("legus"))
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    legus = reader_info("legus")
+    ingest_release(
+        engine,
+        ReleaseRequest(LEGUS_RELEASE, legus.name, legus.version,
+                       find_legus_files(shared_data / "legus")),
+        legus.reader(),
+    )  # fmt: skip
+    starcnet = reader_info("starcnet")
+    ingest_release(
+        engine,
+        ReleaseRequest(STARCNET_RELEASE, starcnet.name, starcnet.version,
+                       [shared_data / "legus" / "starcnet_ml_predictions_ngc1566.tab"],
+                       attach_to=LEGUS_RELEASE),
+        starcnet.reader(),
+    )  # fmt: skip
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def legus_engine(legus_db_url: str) -> Iterator[Engine]:
+    eng = make_engine(legus_db_url)
+    yield eng
+    eng.dispose()

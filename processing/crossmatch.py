@@ -1,0 +1,329 @@
+"""One-to-one positional cross-matching of two catalogues (sky or pixel positions).
+
+Pure functions: arrays in, index arrays and separations out. No database code.
+
+Whitmore et al. 2021 (§4, Table 1 note) match PHANGS-HST and LEGUS one-to-one within 2 px;
+neither that paper nor Thilker et al. 2022 says how several candidates inside the radius are
+resolved. Two rules are offered:
+
+* ``"greedy"`` (default): all pairs within the radius are taken in order of increasing
+  separation, and a pair is kept when neither source is already used. This is the global
+  greedy assignment; it is computed by repeatedly accepting every pair that is the closest
+  pair of both its A and its B source (with separations ordered, those pairs are exactly the
+  ones the sequential greedy pass accepts), vectorised with no loop over sources.
+* ``"mutual"``: keep only mutual nearest neighbours (A's nearest B is B, whose nearest A is A).
+
+Either way a B source that is the nearest neighbour (within the radius) of several A sources
+is flagged as a "double" (the ``double`` outcome of ``crossmatch_pair``): it can be matched to
+one of them only.
+
+Sky positions are matched as 3-D unit vectors in a ``scipy.spatial.cKDTree`` (chord length
+2 sin(theta/2) for separation theta), which is exact across RA = 0/360 and at the poles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import astropy.units as u
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "CrossMatchResult",
+    "angular_radius",
+    "crossmatch_pixels",
+    "crossmatch_sky",
+    "offset_positions",
+    "one_to_one",
+    "unit_vectors",
+]
+
+MatchMethod = Literal["greedy", "mutual"]
+
+
+@dataclass(frozen=True)
+class CrossMatchResult:
+    """One-to-one matches between catalogue A (n_a sources) and catalogue B (n_b sources).
+
+    ``idx_a[k]`` and ``idx_b[k]`` are the row indices (0-based, into the input arrays) of the
+    k-th matched pair, ``separation[k]`` its separation (arcsec for sky matches, pixels for
+    pixel matches); pairs are sorted by ``idx_a``. ``double[k]`` is true when B source
+    ``idx_b[k]`` was the nearest B source of more than one A source. ``nearest_count_b[j]`` is
+    the number of A sources whose nearest B source (within the radius) is j.
+    """
+
+    idx_a: NDArray[np.int64]
+    idx_b: NDArray[np.int64]
+    separation: u.Quantity
+    double: NDArray[np.bool_]
+    nearest_count_b: NDArray[np.int64]
+    n_a: int
+    n_b: int
+    radius: u.Quantity | None
+    method: str
+
+    def __len__(self) -> int:
+        return int(self.idx_a.size)
+
+    @property
+    def double_b(self) -> NDArray[np.int64]:
+        """Indices of B sources that were the nearest neighbour of several A sources."""
+        return np.flatnonzero(self.nearest_count_b > 1)
+
+    def unmatched_a(self) -> NDArray[np.int64]:
+        """Indices of A sources without a counterpart."""
+        return np.setdiff1d(np.arange(self.n_a), self.idx_a, assume_unique=True)
+
+    def unmatched_b(self) -> NDArray[np.int64]:
+        """Indices of B sources without a counterpart."""
+        return np.setdiff1d(np.arange(self.n_b), self.idx_b, assume_unique=True)
+
+
+def _degrees(value: ArrayLike | u.Quantity) -> NDArray[np.float64]:
+    if isinstance(value, u.Quantity):
+        return np.atleast_1d(value.to_value(u.deg)).astype(float, copy=False)
+    return np.atleast_1d(np.asarray(value, dtype=float))
+
+
+def unit_vectors(ra: ArrayLike | u.Quantity, dec: ArrayLike | u.Quantity) -> NDArray[np.float64]:
+    """(n, 3) Cartesian unit vectors of RA/Dec (Quantity angles, or floats in degrees)."""
+    ra_rad = np.deg2rad(_degrees(ra))
+    dec_rad = np.deg2rad(_degrees(dec))
+    cos_dec = np.cos(dec_rad)
+    return np.column_stack([cos_dec * np.cos(ra_rad), cos_dec * np.sin(ra_rad), np.sin(dec_rad)])
+
+
+def offset_positions(
+    ra: ArrayLike | u.Quantity,
+    dec: ArrayLike | u.Quantity,
+    d_ra_cosdec: u.Quantity,
+    d_dec: u.Quantity,
+) -> NDArray[np.float64]:
+    """Unit vectors of positions moved by the offset (dRA cos(Dec), dDec).
+
+    Same convention as astropy ``SkyCoord.spherical_offsets_by``: the offset is a (lon, lat)
+    position in the frame centred on each source, with lon along increasing RA.
+    """
+    ra_rad = np.deg2rad(_degrees(ra))
+    dec_rad = np.deg2rad(_degrees(dec))
+    dl = u.Quantity(d_ra_cosdec).to_value(u.rad)
+    db = u.Quantity(d_dec).to_value(u.rad)
+    sin_a, cos_a = np.sin(ra_rad), np.cos(ra_rad)
+    sin_d, cos_d = np.sin(dec_rad), np.cos(dec_rad)
+    radial = np.column_stack([cos_d * cos_a, cos_d * sin_a, sin_d])
+    east = np.column_stack([-sin_a, cos_a, np.zeros_like(sin_a)])
+    north = np.column_stack([-sin_d * cos_a, -sin_d * sin_a, cos_d])
+    n = ra_rad.size
+    c_r = np.broadcast_to(np.cos(db) * np.cos(dl), (n,))[:, None]
+    c_e = np.broadcast_to(np.cos(db) * np.sin(dl), (n,))[:, None]
+    c_n = np.broadcast_to(np.sin(db), (n,))[:, None]
+    return c_r * radial + c_e * east + c_n * north
+
+
+def angular_radius(radius: u.Quantity, pixel_scale: u.Quantity | None = None) -> u.Quantity:
+    """Match radius as an angle (arcsec).
+
+    ``radius`` is an angle, or a number of pixels (``u.pix``) together with ``pixel_scale``
+    (angle per pixel, e.g. ``0.03962 * u.arcsec / u.pix``; a bare angle is taken per pixel).
+    """
+    radius = u.Quantity(radius)
+    if radius.unit.is_equivalent(u.arcsec):
+        return radius.to(u.arcsec)
+    if not radius.unit.is_equivalent(u.pix):
+        raise u.UnitsError(f"radius must be an angle or pixels, not {radius.unit}")
+    if pixel_scale is None:
+        raise ValueError("a radius in pixels needs pixel_scale (angle per pixel)")
+    scale = u.Quantity(pixel_scale)
+    if scale.unit.is_equivalent(u.arcsec):
+        scale = scale / u.pix
+    return (radius * scale).to(u.arcsec)
+
+
+def _pairs_within(
+    points_b: NDArray[np.float64], points_a: NDArray[np.float64], bound: float, workers: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """All (a, b, distance) with distance <= bound, via k-nearest queries with growing k.
+
+    Rows with non-finite coordinates (missing positions) take part in no pair.
+    """
+    rows_b = np.flatnonzero(np.isfinite(points_b).all(axis=1))
+    tree_b = cKDTree(points_b[rows_b], balanced_tree=False, compact_nodes=False)
+    n_b = rows_b.size
+    finite_a = np.isfinite(points_a).all(axis=1)
+    out_a, out_b, out_d = [], [], []
+    pending = np.flatnonzero(finite_a)
+    if pending.size:
+        # query in order along the widest axis: neighbouring queries walk the same tree nodes,
+        # which makes the queries several times faster than in random order
+        axis = int(np.argmax(np.ptp(points_a[pending], axis=0)))
+        pending = pending[np.argsort(points_a[pending, axis], kind="stable")]
+    k = 4
+    while pending.size and n_b:
+        kk = min(k, n_b)
+        dist, idx = tree_b.query(
+            points_a[pending], k=kk, distance_upper_bound=bound, workers=workers
+        )
+        dist = dist.reshape(pending.size, kk)
+        idx = idx.reshape(pending.size, kk)
+        saturated = np.isfinite(dist[:, -1]) & (kk < n_b)
+        found = np.isfinite(dist)
+        found[saturated] = False
+        rows, cols = np.nonzero(found)
+        out_a.append(pending[rows])
+        out_b.append(rows_b[idx[rows, cols]])
+        out_d.append(dist[rows, cols])
+        pending = pending[saturated]
+        k *= 4
+    if not out_a:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    return (
+        np.concatenate(out_a).astype(np.int64),
+        np.concatenate(out_b).astype(np.int64),
+        np.concatenate(out_d),
+    )
+
+
+def one_to_one(
+    idx_a: ArrayLike,
+    idx_b: ArrayLike,
+    separation: u.Quantity,
+    n_a: int,
+    n_b: int,
+    method: MatchMethod = "greedy",
+    radius: u.Quantity | None = None,
+) -> CrossMatchResult:
+    """Resolve candidate pairs (all pairs within the radius) into one-to-one matches.
+
+    Usable on candidate pairs from any source (our KD-tree, astropy ``search_around_sky``, a
+    q3c join), so every path applies the same rule. Ties in separation are broken by
+    (idx_a, idx_b). See the module docstring for ``greedy`` and ``mutual``.
+    """
+    if method not in ("greedy", "mutual"):
+        raise ValueError(f"method must be 'greedy' or 'mutual', not {method!r}")
+    sep = u.Quantity(separation)
+    ia_all = np.asarray(idx_a, dtype=np.int64)
+    ib_all = np.asarray(idx_b, dtype=np.int64)
+    d_all = np.asarray(sep.value, dtype=float)
+
+    # Pairs whose A and B sources have no other candidate are matches under any rule; only the
+    # remaining (conflicting) pairs need ranking.
+    n_pairs_a = np.bincount(ia_all, minlength=n_a)
+    n_pairs_b = np.bincount(ib_all, minlength=n_b)
+    isolated = (n_pairs_a[ia_all] == 1) & (n_pairs_b[ib_all] == 1)
+
+    order = np.lexsort((ib_all[~isolated], ia_all[~isolated], d_all[~isolated]))
+    ia = ia_all[~isolated][order]
+    ib = ib_all[~isolated][order]
+    d = d_all[~isolated][order]
+
+    # nearest B of every A (its first pair in rank order) -> doubles
+    _, first_of_a = np.unique(ia, return_index=True)
+    nearest_count_b = np.bincount(
+        np.concatenate([ib_all[isolated], ib[first_of_a]]), minlength=n_b
+    ).astype(np.int64)
+
+    accepted = np.zeros(ia.size, dtype=bool)
+    alive = np.ones(ia.size, dtype=bool)
+    used_a = np.zeros(n_a, dtype=bool)
+    used_b = np.zeros(n_b, dtype=bool)
+    while alive.any():
+        live = np.flatnonzero(alive)
+        a, b = ia[live], ib[live]
+        best_for_a = np.zeros(live.size, dtype=bool)
+        best_for_a[np.unique(a, return_index=True)[1]] = True
+        best_for_b = np.zeros(live.size, dtype=bool)
+        best_for_b[np.unique(b, return_index=True)[1]] = True
+        winners = live[best_for_a & best_for_b]
+        accepted[winners] = True
+        if method == "mutual":
+            break
+        used_a[ia[winners]] = True
+        used_b[ib[winners]] = True
+        alive[live] = ~(used_a[a] | used_b[b])
+
+    ia = np.concatenate([ia_all[isolated], ia[accepted]])
+    ib = np.concatenate([ib_all[isolated], ib[accepted]])
+    d = np.concatenate([d_all[isolated], d[accepted]])
+    # sort by idx_a (unique after one-to-one) with a scatter instead of an O(n log n) sort
+    slot = np.full(n_a, -1, dtype=np.int64)
+    slot[ia] = np.arange(ia.size)
+    by_a = slot[slot >= 0]
+    ia, ib, d = ia[by_a], ib[by_a], d[by_a]
+    return CrossMatchResult(
+        idx_a=ia,
+        idx_b=ib,
+        separation=d * sep.unit,
+        double=nearest_count_b[ib] > 1,
+        nearest_count_b=nearest_count_b,
+        n_a=int(n_a),
+        n_b=int(n_b),
+        radius=radius,
+        method=method,
+    )
+
+
+def crossmatch_sky(
+    ra_a: ArrayLike | u.Quantity,
+    dec_a: ArrayLike | u.Quantity,
+    ra_b: ArrayLike | u.Quantity,
+    dec_b: ArrayLike | u.Quantity,
+    radius: u.Quantity,
+    *,
+    pixel_scale: u.Quantity | None = None,
+    offset: tuple[u.Quantity, u.Quantity] | None = None,
+    method: MatchMethod = "greedy",
+    workers: int = 2,
+) -> CrossMatchResult:
+    """One-to-one sky match of catalogue A to catalogue B within ``radius`` (inclusive).
+
+    RA/Dec are Quantity angles or floats in degrees. ``radius`` is an angle or pixels with
+    ``pixel_scale`` (see :func:`angular_radius`). ``offset = (dRA cos(Dec), dDec)`` is added to
+    the A positions before matching (A + offset lands on B). Separations are in arcsec.
+    """
+    r_arcsec = angular_radius(radius, pixel_scale)
+    if offset is None:
+        vec_a = unit_vectors(ra_a, dec_a)
+    else:
+        vec_a = offset_positions(ra_a, dec_a, offset[0], offset[1])
+    vec_b = unit_vectors(ra_b, dec_b)
+    theta = r_arcsec.to_value(u.rad)
+    chord = 2.0 * np.sin(0.5 * theta)
+    ia, ib, c = _pairs_within(vec_b, vec_a, chord * (1.0 + 1e-9), workers)
+    sep = 2.0 * np.arcsin(np.minimum(0.5 * c, 1.0))
+    keep = sep <= theta
+    sep_arcsec = (sep[keep] * u.rad).to(u.arcsec)
+    return one_to_one(
+        ia[keep], ib[keep], sep_arcsec, vec_a.shape[0], vec_b.shape[0], method, r_arcsec
+    )
+
+
+def crossmatch_pixels(
+    x_a: ArrayLike,
+    y_a: ArrayLike,
+    x_b: ArrayLike,
+    y_b: ArrayLike,
+    radius: float | u.Quantity,
+    *,
+    offset: tuple[float, float] | None = None,
+    method: MatchMethod = "greedy",
+    workers: int = 2,
+) -> CrossMatchResult:
+    """One-to-one match of positions in a common pixel frame within ``radius`` pixels.
+
+    For catalogues on the same image grid (W21 matches PHANGS-HST and LEGUS within 2 px in the
+    PHANGS-HST frame). ``offset = (dx, dy)`` in pixels is added to A. Separations in pixels.
+    """
+    r = u.Quantity(radius, u.pix).to_value(u.pix)
+    pa = np.column_stack([np.asarray(x_a, dtype=float), np.asarray(y_a, dtype=float)])
+    if offset is not None:
+        pa = pa + np.asarray(offset, dtype=float)
+    pb = np.column_stack([np.asarray(x_b, dtype=float), np.asarray(y_b, dtype=float)])
+    ia, ib, d = _pairs_within(pb, pa, r * (1.0 + 1e-12), workers)
+    keep = d <= r
+    return one_to_one(
+        ia[keep], ib[keep], d[keep] * u.pix, pa.shape[0], pb.shape[0], method, r * u.pix
+    )

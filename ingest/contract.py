@@ -284,7 +284,7 @@ def _has_sentinel(values: np.ndarray) -> bool:
     return bool(np.any(np.isclose(v[..., None], np.asarray(SENTINELS), rtol=0, atol=1e-6)))
 
 
-def _check(t: CatalogueTables) -> list[str]:  # noqa: C901 - a flat list of checks
+def _check(t: CatalogueTables) -> list[str]:
     p: list[str] = []
     p += _dtype_problems("sources", t.sources, SOURCE_COLUMNS)
     p += _dtype_problems("photometry", t.photometry, PHOTOMETRY_COLUMNS)

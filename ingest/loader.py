@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 
 Reader = Callable[[Path], "CatalogueTables | Sequence[CatalogueTables]"]
 
+#: Readers of published tables, whose paper becomes the survey of the release.
+PUBLISHED_TABLE_READERS = ("mrt",)
+
 #: Tolerance per axis when attaching predictions to an existing release's sources by x, y
 #: (pix): StarcNet writes the LEGUS x, y truncated to integers.
 ATTACH_XY_TOLERANCE_PX = 1.0
@@ -391,6 +394,14 @@ def _write(
 ) -> None:
     survey_name = request.survey or read[0][1].survey
     survey_id = conn.execute(select(Survey.id).where(Survey.name == survey_name)).scalar()
+    if survey_id is None and request.reader in PUBLISHED_TABLE_READERS:
+        # A published table is its own "survey": the paper that printed it.
+        survey_id = conn.execute(
+            insert(Survey)
+            .values(name=survey_name, description="published machine-readable table",
+                    reference=survey_name)
+            .returning(Survey.id)
+        ).scalar_one()  # fmt: skip
     if survey_id is None:
         raise ValueError(f"unknown survey {survey_name!r}")
     previous = complete_releases(conn, request.name)
@@ -434,7 +445,7 @@ def _write(
                                           ("source", "photometry", "morphology",
                                            "classification", "sed_fit")}  # fmt: skip
     sed_method_ids: list[int] = []
-    file_rows = []
+    file_rows: dict[str, dict] = {}
     for f, tables in read:
         galaxy_id = ensure_galaxy(conn, tables.galaxy, [tables.field])
         field_id = ensure_field(conn, tables.field, galaxy_id)
@@ -452,13 +463,15 @@ def _write(
             stage_rows["morphology"] += morphology_rows(tables, field_id, fids)
             stage_rows["sed_fit"] += sed_rows(tables, field_id, sm_ids)
         stage_rows["classification"] += classification_rows(tables, field_id, cm_ids)
-        file_rows.append({
+        row = file_rows.setdefault(f.path.name, {
             "release_id": release_id, "path": f.path.name, "sha256": f.sha256,
             "size_bytes": f.size_bytes, "layout": tables.layout, "field_id": field_id,
-            "n_rows": len(tables.sources),
-            "primary_classification_method_id": cm_ids.get(tables.primary_method),
+            "n_rows": 0, "primary_classification_method_id": cm_ids.get(tables.primary_method),
         })  # fmt: skip
-    conn.execute(insert(ReleaseFile), file_rows)
+        row["n_rows"] += len(tables.sources)
+        if row["field_id"] != field_id:  # one file, several fields (e.g. a CSV twin)
+            row["field_id"] = None
+    conn.execute(insert(ReleaseFile), list(file_rows.values()))
 
     params = {
         "release_id": release_id,

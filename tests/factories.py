@@ -1,7 +1,9 @@
-"""Small synthetic catalogues written through the ORM, with known values, for schema tests."""
+"""Small synthetic catalogues with known values: ORM rows for schema tests, PHANGS FITS tables."""
 
 from __future__ import annotations
 
+import numpy as np
+from astropy.table import Table
 from clustercat.schema import (
     CatalogueRelease,
     Classification,
@@ -109,3 +111,31 @@ def make_release(
         )
     session.flush()
     return release
+
+
+def phangs_table(n: int = 8, *, b_filter: str = "F438W", seed: int = 1) -> Table:
+    """A table in the PHANGS-HST DR4 format of data/README.md with random but valid values."""
+    rng = np.random.default_rng(seed)
+    t = Table()
+    t["INDEX"] = np.arange(1, n + 1)
+    t["ID_PHANGS_CLUSTER"] = np.arange(1, n + 1)
+    t["ID_PHANGS_CANDIDATE"] = rng.choice(np.arange(100, 100 + 10 * n), n, replace=False)
+    t["ID_PHANGS_ALLSOURCES"] = t["ID_PHANGS_CANDIDATE"] * 3
+    t["PHANGS_X"] = rng.uniform(1, 8000, n)
+    t["PHANGS_Y"] = rng.uniform(1, 8000, n)
+    t["PHANGS_RA"] = 65.0 + rng.uniform(-0.02, 0.02, n)
+    t["PHANGS_DEC"] = -54.94 + rng.uniform(-0.02, 0.02, n)
+    t["PHANGS_CLUSTER_CLASS_HUMAN"] = rng.integers(1, 3, n)
+    t["PHANGS_CLUSTER_CLASS_ML_VGG"] = rng.integers(1, 5, n)
+    t["PHANGS_CLUSTER_CLASS_ML_VGG_QUAL"] = rng.uniform(0.3, 1.0, n).round(1)
+    for f in ("F275W", "F336W", b_filter, "F555W", "F814W"):
+        t[f"PHANGS_{f}_VEGA"] = rng.uniform(19, 25, n)
+        t[f"PHANGS_{f}_VEGA_ERR"] = rng.uniform(0.01, 0.2, n)
+        t[f"PHANGS_{f}_mJy"] = rng.uniform(1e-4, 1e-2, n)
+        err = "_mJy_TOT_ERR" if f in ("F555W", "F814W") else "_mJy_ERR"
+        t[f"PHANGS_{f}{err}"] = rng.uniform(1e-5, 1e-3, n)
+    t["PHANGS_NON_DETECTION_FLAG"] = np.zeros(n, dtype=int)
+    t["PHANGS_NO_COVERAGE_FLAG"] = np.zeros(n, dtype=int)
+    t["PHANGS_CI"] = rng.uniform(1.2, 2.5, n)
+    t["CC_CLASS"] = rng.choice(["ycl", "map", "ogcc", "outside"], n)
+    return t

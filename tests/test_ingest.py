@@ -330,3 +330,92 @@ def test_two_concurrent_syncs_ingest_each_version_once(
     assert again.returncode == 0, out
     assert _counts(engine) == before
     engine.dispose()
+
+
+# --- the other readers through the same loader --------------------------------------------
+
+
+def test_csv_twin_gives_the_same_objects_as_the_tab_files(
+    migrated_url: str, shared_data: Path
+) -> None:
+    engine = make_engine(migrated_url)
+    tab = ingest_release(engine, *_legus_request(
+        "tab", [shared_data / "legus" / NGC628C, shared_data / "legus" / NGC628E]
+    ))  # fmt: skip
+    info = reader_info("legus-csv")
+    csv = ingest_release(
+        engine,
+        ReleaseRequest("csv", info.name, info.version, [shared_data / "ngc628" / "Catalog.csv"]),
+        info.reader(),
+    )
+    with engine.connect() as conn:
+        pairs = conn.execute(
+            text(
+                "SELECT a.ra, a.dec, b.ra, b.dec, a.mag_v, b.mag_v FROM cluster_catalogue a "
+                "JOIN cluster_catalogue b ON b.field = a.field AND b.source_id = a.source_id "
+                "WHERE a.release = 'tab' AND b.release = 'csv'"
+            )
+        ).all()
+    engine.dispose()
+    assert tab.rows["source"] == csv.rows["source"] == len(pairs) == 3673
+    a = np.array([(p[0], p[1]) for p in pairs])
+    b = np.array([(p[2], p[3]) for p in pairs])
+    separation_arcsec = 3600 * np.hypot((a[:, 0] - b[:, 0]) * np.cos(np.radians(a[:, 1])),
+                                        a[:, 1] - b[:, 1])  # fmt: skip
+    assert separation_arcsec.max() < 0.05
+    assert all(p[4] == p[5] for p in pairs)
+
+
+def test_published_mrt_table_becomes_its_own_survey(migrated_url: str, shared_data: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "--database", migrated_url, "ingest", "mrt",
+        str(shared_data / "tables" / "whitmore2020_ngc4449_clusters_mrt.txt"), "--release", "w20",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = make_engine(migrated_url)
+    with engine.connect() as conn:
+        survey, galaxy, n, n_aged = conn.execute(
+            text(
+                "SELECT survey, galaxy, count(*), count(log_age) FROM cluster_catalogue "
+                "WHERE release = 'w20' GROUP BY 1, 2"
+            )
+        ).one()
+    engine.dispose()
+    assert (survey, galaxy, n) == ("Whitmore et al. 2020", "NGC 4449", 594)
+    assert n_aged == 594
+
+
+def test_phangs_fits_release(migrated_url: str, tmp_path: Path) -> None:
+    from factories import phangs_table
+
+    table = phangs_table(12, seed=7)
+    table["PHANGS_CLUSTER_CLASS_HUMAN"][0] = 4  # PHANGS 4.x codes keep their subclass
+    table["PHANGS_F275W_VEGA"][1] = -9999.0  # no coverage
+    table["PHANGS_F275W_VEGA_ERR"][1] = -9999.0
+    path = tmp_path / "hlsp_phangs-cat_hst_uvis_ngc1566_multi_v1_obs-human-cluster-class12.fits"
+    table.write(path)
+    result = CliRunner().invoke(
+        main, ["--database", migrated_url, "ingest", "phangs", str(path), "--release", "phangs"]
+    )
+    assert result.exit_code == 0, result.output
+    engine = make_engine(migrated_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT source_id, ra, mag_nuv, mag_v, survey FROM cluster_catalogue "
+                "WHERE release = 'phangs' ORDER BY source_id"
+            )
+        ).all()
+        statuses = dict(conn.execute(text(
+            "SELECT status, count(*) FROM photometry p JOIN filter f ON f.id = p.filter_id "
+            "WHERE f.name = 'F275W' GROUP BY 1"
+        )).all())  # fmt: skip
+    engine.dispose()
+    by_id = {int(r.source_id): r for r in rows}
+    assert len(rows) == 12 and rows[0].survey == "PHANGS-HST"
+    for k, source_id in enumerate(table["ID_PHANGS_CANDIDATE"]):
+        row = by_id[int(source_id)]
+        assert row.ra == pytest.approx(float(table["PHANGS_RA"][k]), abs=1e-12)
+        assert row.mag_v == pytest.approx(float(table["PHANGS_F555W_VEGA"][k]))
+    assert by_id[int(table["ID_PHANGS_CANDIDATE"][1])].mag_nuv is None
+    assert statuses == {"measured": 11, "no_coverage": 1}

@@ -11,7 +11,7 @@ import logging
 import click
 from clustercat import __version__
 from clustercat.demo import demo_cmd
-from clustercat.ingest.cli import ingest_group
+from clustercat.ingest.cli import fetch_group, ingest_group
 from clustercat.schema.cli import db_group
 
 
@@ -49,6 +49,7 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 
 main.add_command(db_group)
 main.add_command(ingest_group)
+main.add_command(fetch_group)
 main.add_command(demo_cmd)
 
 

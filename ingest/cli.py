@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import click
-from clustercat.schema import make_engine
+from clustercat.schema import make_engine, migrate
 from clustercat.schema.config import database_url
 from rich.console import Console
 from rich.table import Table
@@ -54,8 +54,20 @@ def print_report(result: IngestResult) -> None:
     console.print(flags)
 
 
-def _run(ctx: click.Context, request: ReleaseRequest, read) -> None:  # noqa: ANN001
+def _engine(ctx: click.Context):  # noqa: ANN202
+    """An engine on the configured database, which must be at the newest schema."""
     engine = make_engine(database_url(ctx.obj.get("database")))
+    try:
+        migrate.require_head(engine)
+    except migrate.DatabaseNotReadyError as exc:
+        engine.dispose()
+        console.print(f"[red]error[/red]: {exc}")
+        sys.exit(1)
+    return engine
+
+
+def _run(ctx: click.Context, request: ReleaseRequest, read) -> None:  # noqa: ANN001
+    engine = _engine(ctx)
     try:
         result = ingest_release(engine, request, read, show_progress=sys.stderr.isatty())
     except CatalogueFormatError as exc:
@@ -157,7 +169,7 @@ def sync_cmd(ctx: click.Context, drop_dir: Path, watch: float | None) -> None:
     """
     from .sync import run_sync
 
-    engine = make_engine(database_url(ctx.obj.get("database")))
+    engine = _engine(ctx)
     status = 0
     while True:
         try:
@@ -179,3 +191,50 @@ def sync_cmd(ctx: click.Context, drop_dir: Path, watch: float | None) -> None:
         time.sleep(watch)
     engine.dispose()
     sys.exit(status)
+
+
+@click.group("fetch")
+def fetch_group() -> None:
+    """Download survey catalogues from MAST (astroquery) into the cache and ingest them."""
+
+
+def _fetch(ctx: click.Context, survey: str, galaxy: str, release: str | None,
+           cache: Path | None, ingest: bool) -> None:  # fmt: skip
+    from .mast import SURVEYS, download
+
+    try:
+        files = download(survey, galaxy, cache)
+    except (LookupError, OSError) as exc:
+        console.print(f"[red]fetch failed[/red]: {exc}")
+        sys.exit(1)
+    for f in files:
+        console.print(f"cached {f}")
+    if not ingest:
+        return
+    info = reader_info(SURVEYS[survey].reader)
+    request = ReleaseRequest(
+        name=release or f"{survey}-mast", reader=info.name, reader_version=info.version,
+        files=files, new_version=True, options={"source": "MAST", "galaxy": galaxy},
+    )  # fmt: skip
+    _run(ctx, request, info.reader())
+
+
+for _survey in ("legus", "phangs"):
+
+    def _make(survey: str) -> click.Command:
+        @click.command(survey, help=f"Fetch the {survey.upper()} cluster catalogues of GALAXY.")
+        @click.argument("galaxy")
+        @click.option("--release", "-r", help=f"Release name [default: {survey}-mast].")
+        @click.option(
+            "--cache",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Cache folder [default: $CLUSTERCAT_CACHE or ~/.cache/clustercat].",
+        )
+        @click.option("--no-ingest", is_flag=True, help="Only download.")
+        @click.pass_context
+        def command(ctx, galaxy, release, cache, no_ingest) -> None:  # noqa: ANN001
+            _fetch(ctx, survey, galaxy, release, cache, not no_ingest)
+
+        return command
+
+    fetch_group.add_command(_make(_survey))

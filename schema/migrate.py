@@ -67,6 +67,20 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class DatabaseNotReadyError(RuntimeError):
+    """The database is not at the newest schema revision."""
+
+
+def require_head(engine: Engine) -> None:
+    """Raise :class:`DatabaseNotReadyError` unless the database is at the head revision."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise DatabaseNotReadyError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at revision "
+            f"{current or 'base (empty)'}, not {head}: run 'clustercat db upgrade'"
+        )
+
+
 def pending_model_changes(engine: Engine) -> list:
     """Differences between the models and the live schema (empty when in sync)."""
     with engine.connect() as connection:

@@ -12,6 +12,7 @@ import click
 from clustercat import __version__
 from clustercat.demo import demo_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
+from clustercat.processing.cli_sed import process_group, ssp_group
 from clustercat.schema.cli import db_group
 
 
@@ -50,6 +51,8 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 main.add_command(db_group)
 main.add_command(ingest_group)
 main.add_command(fetch_group)
+main.add_command(ssp_group)
+main.add_command(process_group)
 main.add_command(demo_cmd)
 
 

@@ -14,6 +14,7 @@ from clustercat.demo import demo_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
 from clustercat.processing.cli_sed import process_group, ssp_group
 from clustercat.schema.cli import db_group
+from clustercat.schema.cli_sql import cone_cmd, export_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,6 +54,8 @@ main.add_command(ingest_group)
 main.add_command(fetch_group)
 main.add_command(ssp_group)
 main.add_command(process_group)
+main.add_command(cone_cmd)
+main.add_command(export_cmd)
 main.add_command(demo_cmd)
 
 

@@ -531,6 +531,26 @@ def _record_failure(engine: Engine, request: ReleaseRequest, identity: str, erro
         log.exception("could not record the failed ingest of %s", request.name)
 
 
+#: Tables whose planner statistics an ingest changes.
+LOADED_TABLES = ("catalogue_release", "release_file", "source", "photometry", "morphology",
+                 "classification", "sed_fit", "galaxy", "galaxy_alias", "field")  # fmt: skip
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Update the query planner's statistics after a bulk load.
+
+    Without it, PostgreSQL plans joins through the views on a freshly loaded database as if
+    the tables were empty (queries that take 0.2 s take minutes); SQLite's
+    ``PRAGMA optimize`` likewise runs ANALYZE where it helps.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED_TABLES))
+        else:
+            conn.exec_driver_sql("PRAGMA optimize")
+        conn.commit()
+
+
 def ingest_release(
     engine: Engine, request: ReleaseRequest, read: Reader, *, show_progress: bool = False
 ) -> IngestResult:
@@ -568,5 +588,7 @@ def ingest_release(
         except Exception as exc:
             _record_failure(engine, request, identity, f"{type(exc).__name__}: {exc}")
             raise
+    if result.status == "ingested":
+        refresh_statistics(engine)
     result.seconds = time.perf_counter() - started
     return result

@@ -94,3 +94,121 @@ def history_cmd() -> None:
     for rev in reversed(list(script.walk_revisions())):
         table.add_row(rev.revision, str(rev.down_revision or ""), (rev.doc or "").splitlines()[0])
     console.print(table)
+
+
+# --- roles (PostgreSQL) -------------------------------------------------------------------
+
+
+def _grant(ctx: click.Context, name: str, kind: str, password: str | None, **kwargs) -> None:
+    from .roles import RolesNotSupportedError, grant_role
+
+    engine = make_engine(database_url(ctx.obj.get("database")))
+    try:
+        result = grant_role(engine, name, kind, password, **kwargs)  # type: ignore[arg-type]
+    except RolesNotSupportedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (ValueError, RuntimeError, PermissionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    verb = "created login role" if result.created else "updated existing role"
+    console.print(f"[green]{verb} {result.role}[/green]: member of {result.group}")
+    if result.password_set:
+        console.print("  password set (log in over TCP, e.g. host=127.0.0.1)")
+    for key, value in result.settings.items():
+        console.print(f"  ALTER ROLE {result.role} SET {key} = {value}")
+    for key in result.reset:
+        console.print(f"  ALTER ROLE {result.role} RESET {key} (it was a reader)")
+
+
+def _password_option(f):  # noqa: ANN001, ANN202
+    return click.option(
+        "--password",
+        default=None,
+        help="Set this login password (otherwise an existing password is kept; a new role "
+        "without one can only log in where pg_hba.conf allows peer/trust).",
+    )(f)
+
+
+@db_group.command("grant-reader")
+@click.argument("name")
+@_password_option
+@click.option(
+    "--statement-timeout",
+    default="60s",
+    show_default=True,
+    help="statement_timeout set on the role (role settings are not inherited).",
+)
+@click.pass_context
+def grant_reader_cmd(
+    ctx: click.Context, name: str, password: str | None, statement_timeout: str
+) -> None:
+    """Create login role NAME if missing and make it a read-only collaborator (PostgreSQL).
+
+    GRANT clustercat_reader TO NAME, then ALTER ROLE NAME SET statement_timeout and
+    default_transaction_read_only = on. SQLite has no roles: the command refuses it.
+    """
+    _grant(ctx, name, "reader", password, statement_timeout=statement_timeout)
+
+
+@db_group.command("grant-writer")
+@click.argument("name")
+@_password_option
+@click.pass_context
+def grant_writer_cmd(ctx: click.Context, name: str, password: str | None) -> None:
+    """Create login role NAME if missing and let it read and write data (PostgreSQL).
+
+    GRANT clustercat_writer TO NAME (INSERT/UPDATE/DELETE on every table, no DDL).
+    SQLite has no roles: the command refuses it.
+    """
+    _grant(ctx, name, "writer", password)
+
+
+# --- data dictionary ------------------------------------------------------------------------
+
+
+@db_group.command("describe")
+@click.argument("relation", required=False)
+@click.option(
+    "--markdown",
+    is_flag=True,
+    help="Print the whole data dictionary as Markdown, from the code (no database needed); "
+    "this is how docs/schema.md is made.",
+)
+@click.pass_context
+def describe_cmd(ctx: click.Context, relation: str | None, markdown: bool) -> None:
+    """Describe the tables and views, or the columns of RELATION (a table or view).
+
+    Without RELATION: every table and view with its comment. With RELATION: its columns,
+    types, nullability, unit and meaning.
+    """
+    from .dictionary import database_relations, find_relation, schema_markdown
+
+    if markdown:
+        if relation:
+            raise click.UsageError("--markdown prints the whole dictionary; drop RELATION")
+        click.echo(schema_markdown(), nl=False)
+        return
+    engine = make_engine(database_url(ctx.obj.get("database")))
+    try:
+        relations = database_relations(engine)
+    finally:
+        engine.dispose()
+    if not relations:
+        raise click.ClickException("no tables: run 'clustercat db upgrade' first")
+    if relation is None:
+        table = Table("name", "kind", "columns", "comment", title="tables and views")
+        for rel in relations:
+            table.add_row(rel.name, rel.kind, str(len(rel.columns)), rel.comment or "")
+        console.print(table)
+        return
+    found = find_relation(relations, relation)
+    if found is None:
+        raise click.ClickException(f"no table or view named {relation!r}")
+    table = Table("column", "type", "null", "unit", "meaning", title=f"{found.kind} {found.name}")
+    for col in found.columns:
+        null = "" if col.nullable is None else ("yes" if col.nullable else "no")
+        table.add_row(col.name, col.type or "", null, col.unit or "", col.meaning)
+    if found.comment:
+        console.print(found.comment)
+    console.print(table)

@@ -12,6 +12,7 @@ import click
 from clustercat import __version__
 from clustercat.demo import demo_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
+from clustercat.processing.cli import analyse_group, crossmatch_cmd
 from clustercat.processing.cli_sed import process_group, ssp_group
 from clustercat.schema.cli import db_group
 from clustercat.schema.cli_sql import cone_cmd, export_cmd
@@ -56,6 +57,8 @@ main.add_command(ssp_group)
 main.add_command(process_group)
 main.add_command(cone_cmd)
 main.add_command(export_cmd)
+main.add_command(crossmatch_cmd)
+main.add_command(analyse_group)
 main.add_command(demo_cmd)
 
 

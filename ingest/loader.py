@@ -206,11 +206,21 @@ def ensure_galaxy(conn: Connection, name: str, field_tokens: Sequence[str] = ())
     return galaxy_id
 
 
-def ensure_field(conn: Connection, name: str, galaxy_id: int) -> int:
+#: Pixel scale of the drizzled reference frames (arcsec/pix) by survey: PHANGS-HST uses the
+#: native WFC3/UVIS 0.03962" (Thilker et al. 2022 §3.3), LEGUS a 0.04" grid (Viana et al.
+#: §II). Set when a field is first created; pixel radii in cross-matches use it.
+SURVEY_PIXEL_SCALE_ARCSEC = {"PHANGS-HST": 0.03962, "LEGUS": 0.04}
+
+
+def ensure_field(
+    conn: Connection, name: str, galaxy_id: int, pixel_scale_arcsec: float | None = None
+) -> int:
     field_id = conn.execute(select(Field.id).where(Field.name == name)).scalar()
     if field_id is None:
         field_id = conn.execute(
-            insert(Field).values(name=name, galaxy_id=galaxy_id).returning(Field.id)
+            insert(Field)
+            .values(name=name, galaxy_id=galaxy_id, pixel_scale_arcsec=pixel_scale_arcsec)
+            .returning(Field.id)
         ).scalar_one()
     return field_id
 
@@ -448,7 +458,9 @@ def _write(
     file_rows: dict[str, dict] = {}
     for f, tables in read:
         galaxy_id = ensure_galaxy(conn, tables.galaxy, [tables.field])
-        field_id = ensure_field(conn, tables.field, galaxy_id)
+        field_id = ensure_field(
+            conn, tables.field, galaxy_id, SURVEY_PIXEL_SCALE_ARCSEC.get(tables.survey)
+        )
         fids = filter_ids(conn, tables) if tables.filters else {}
         ensure_field_filters(conn, field_id, fids)
         cm_ids = {m.name: ensure_classification_method(conn, m)

@@ -11,6 +11,7 @@ import logging
 import click
 from clustercat import __version__
 from clustercat.demo import demo_cmd
+from clustercat.dashboard.cli import dashboard_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
 from clustercat.processing.cli import analyse_group, crossmatch_cmd
 from clustercat.processing.cli_sed import process_group, ssp_group
@@ -59,6 +60,7 @@ main.add_command(cone_cmd)
 main.add_command(export_cmd)
 main.add_command(crossmatch_cmd)
 main.add_command(analyse_group)
+main.add_command(dashboard_cmd)
 main.add_command(demo_cmd)
 
 

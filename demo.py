@@ -8,7 +8,8 @@ Each step is added as its feature lands, so the demo is always the quickest tour
    ``$CLUSTERCAT_DATA`` (or fetch a few galaxies from MAST when that folder is absent),
    idempotently: a second demo finds them already ingested;
 4. show what the collaborator views hold: sources, classes and ages per galaxy, and the
-   agreement of StarcNet with the LEGUS human classes.
+   agreement of StarcNet with the LEGUS human classes;
+5. with ``--serve``, serve the dashboard on the demo database.
 """
 
 from __future__ import annotations
@@ -155,7 +156,14 @@ def run_demo(url: str | None = None) -> dict[str, int]:
 
 
 @click.command("demo")
+@click.option("--serve", is_flag=True, help="End by serving the dashboard on the demo database.")
+@click.option("--port", type=int, default=8501, show_default=True, help="Dashboard port.")
 @click.pass_context
-def demo_cmd(ctx: click.Context) -> None:
+def demo_cmd(ctx: click.Context, serve: bool, port: int) -> None:
     """Create and migrate the database (SQLite default), load the catalogues, show them."""
-    run_demo(ctx.obj.get("database"))
+    url = database_url(ctx.obj.get("database"))
+    run_demo(url)
+    if serve:
+        from clustercat.dashboard.cli import serve as serve_dashboard
+
+        ctx.exit(serve_dashboard(url, port=port))

@@ -1,0 +1,87 @@
+"""Mass and age functions per method or release, with power-law slopes (W21 §7, Figs. 22–25)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from clustercat.dashboard import cache, data, plots, state, ui
+
+
+def _ranges(text: str, default: tuple) -> tuple[tuple[float, float | None], ...] | None:
+    """``"6-7, 7-8, 8-8.6"`` -> ((6, 7), (7, 8), (8, 8.6)); ``"4.8-"`` -> ((4.8, None),)."""
+    out = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.append((float(lo), float(hi) if hi.strip() else None))
+    except ValueError:
+        return None
+    return tuple(out) or default
+
+
+def _fmt(ranges: tuple) -> str:
+    return ", ".join(f"{lo:g}-{'' if hi is None else f'{hi:g}'}" for lo, hi in ranges)
+
+
+sel = state.current()
+st.title("Mass and age functions")
+ui.require_releases(sel)
+ui.require_methods(sel)
+st.caption(ui.scope_caption(sel) + " · ages and masses from each release's default SED fit")
+with st.expander("Ranges, bins and fits", expanded=False):
+    c1, c2, c3 = st.columns(3)
+    age_text = c1.text_input(
+        "Age ranges of the mass functions (log τ/yr)", _fmt(data.W21_AGE_RANGES), key="fn_ages",
+        bind="query-params",
+    )  # fmt: skip
+    mass_text = c2.text_input(
+        "Mass ranges of the age functions (log M/M☉)", _fmt(data.W21_MASS_RANGES), key="fn_masses",
+        bind="query-params",
+    )  # fmt: skip
+    log_mass_min = c3.number_input(
+        "Lowest mass fitted (log M/M☉)", 0.0, 8.0, 3.5, 0.1, key="fn_mmin", bind="query-params",
+        help="W21 §5: stochastic sampling of the IMF matters below log M ≈ 3.5.",
+    )  # fmt: skip
+    c4, c5, c6 = st.columns(3)
+    mass_bins = c4.number_input("Mass bins", 3, 20, 5, key="fn_mbins", bind="query-params")
+    equal_number = c4.checkbox(
+        "Equal numbers per mass bin (W21)", True, key="fn_eq", bind="query-params"
+    )
+    age_bins = c5.number_input(
+        "Age bins over log τ 6–9", 3, 20, 6, key="fn_abins", bind="query-params"
+    )
+    fit_lo = c6.number_input(
+        "Age fit from log τ", 6.0, 9.0, 6.5, 0.1, key="fn_fit", bind="query-params",
+        help="W21 leave out the youngest bin (fit over log τ 6.5–9).",
+    )  # fmt: skip
+age_ranges = _ranges(age_text, data.W21_AGE_RANGES)
+mass_ranges = _ranges(mass_text, data.W21_MASS_RANGES)
+if age_ranges is None or mass_ranges is None or any(hi is None for _, hi in age_ranges):
+    st.warning("Ranges are written like `6-7, 7-8, 8-8.6` (an open end only for masses: `4.8-`).")
+    st.stop()
+fd = cache.functions(
+    sel.url, sel.token, sel.scope, age_ranges, mass_ranges, float(log_mass_min),
+    int(mass_bins), bool(equal_number), int(age_bins), (float(fit_lo), 9.0),
+)  # fmt: skip
+ui.notices(fd.notices)
+
+st.subheader("Mass functions (W21 Fig. 23, Table 4)")
+if len(fd.mass_bins):
+    ui.chart(plots.mass_function_figure(fd.mass_bins, fd.mass_fits, fd.keys), key="mf")
+    st.dataframe(plots.slope_table(fd.mass_fits, "β", fd.keys))
+    with st.expander("Every fit (binned least squares and maximum likelihood)"):
+        st.dataframe(fd.mass_fits, hide_index=True)
+st.subheader("Age functions (W21 Figs. 24–25, Table 5)")
+if len(fd.age_bins):
+    ui.chart(
+        plots.age_function_figure(fd.age_bins, fd.age_fits, fd.keys, (float(fit_lo), 9.0)),
+        key="af",
+    )
+    st.dataframe(plots.slope_table(fd.age_fits, "γ", fd.keys))
+    with st.expander("Every fit (binned least squares and maximum likelihood)"):
+        st.dataframe(fd.age_fits, hide_index=True)
+st.subheader("Mass–age diagram (W21 Fig. 22)")
+ui.chart(plots.mass_age_figure(fd.sample, fd.keys, age_ranges, mass_ranges), key="ma")
+st.caption(
+    "No completeness correction is applied; the binned fits are unweighted least squares in "
+    "log dN/dx vs log x at the bin mid-points (W21's 'best linear fit')."
+)

@@ -1,0 +1,67 @@
+"""Small Streamlit helpers shared by the pages: guards with clear messages, notices, figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from .state import Selection
+
+#: Plotly options: no logo, PNG export at print resolution.
+PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def require_releases(sel: Selection) -> None:
+    """Stop the page with a message when the database or the selection has no release."""
+    ctx = sel.context
+    if ctx.releases.empty:
+        st.info(
+            "The database holds no catalogue release yet. Load one with "
+            "`clustercat ingest legus DIR --release NAME`, or run `clustercat demo`."
+        )
+        st.stop()
+    if ctx.shown.empty:
+        st.info(
+            "No complete release with sources: every release is still loading, failed, or "
+            "only attaches classifications to another release. See the Overview page."
+        )
+        st.stop()
+    if not sel.scope.release_ids:
+        st.info("Choose at least one release in the sidebar.")
+        st.stop()
+
+
+def require_methods(sel: Selection, minimum: int = 1) -> None:
+    """Stop with a message unless the selection has ``minimum`` method panels."""
+    keys = sel.context.keys(sel.scope)
+    if sel.context.method_table(sel.scope.release_ids, sel.scope.galaxy).empty:
+        where = sel.scope.galaxy or "these releases"
+        st.info(f"No source of {where} is classified: this page needs classifications.")
+        st.stop()
+    if len(keys) < minimum:
+        st.info(
+            f"This page compares at least {minimum} classification method(s): choose them "
+            "in the sidebar."
+        )
+        st.stop()
+
+
+def notices(messages: Sequence[str]) -> None:
+    for m in messages:
+        st.info(m)
+
+
+def chart(fig: go.Figure, key: str | None = None) -> None:
+    st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key)
+
+
+def scope_caption(sel: Selection) -> str:
+    s = sel.scope
+    mv = "no magnitude cut" if s.mv_limit is None else f"M_V < {s.mv_limit:.1f} mag"
+    where = s.galaxy or "all galaxies"
+    return f"{', '.join(sel.release_labels)} · {where} · Class {s.class_set} · {mv}"

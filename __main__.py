@@ -10,8 +10,8 @@ import logging
 
 import click
 from clustercat import __version__
-from clustercat.demo import demo_cmd
 from clustercat.dashboard.cli import dashboard_cmd
+from clustercat.demo import demo_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
 from clustercat.processing.cli import analyse_group, crossmatch_cmd
 from clustercat.processing.cli_sed import process_group, ssp_group

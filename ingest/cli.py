@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import click
-from clustercat.schema import make_engine, migrate
-from clustercat.schema.config import database_url
+from clustercat.schema.cli import engine_from_context
 from rich.console import Console
 from rich.table import Table
 
@@ -54,20 +53,8 @@ def print_report(result: IngestResult) -> None:
     console.print(flags)
 
 
-def _engine(ctx: click.Context):  # noqa: ANN202
-    """An engine on the configured database, which must be at the newest schema."""
-    engine = make_engine(database_url(ctx.obj.get("database")))
-    try:
-        migrate.require_head(engine)
-    except migrate.DatabaseNotReadyError as exc:
-        engine.dispose()
-        console.print(f"[red]error[/red]: {exc}")
-        sys.exit(1)
-    return engine
-
-
 def _run(ctx: click.Context, request: ReleaseRequest, read) -> None:  # noqa: ANN001
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         result = ingest_release(engine, request, read, show_progress=sys.stderr.isatty())
     except CatalogueFormatError as exc:
@@ -169,7 +156,7 @@ def sync_cmd(ctx: click.Context, drop_dir: Path, watch: float | None) -> None:
     """
     from .sync import run_sync
 
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     status = 0
     while True:
         try:

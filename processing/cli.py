@@ -19,8 +19,7 @@ import astropy.units as u
 import click
 import numpy as np
 import pandas as pd
-from clustercat.schema import make_engine
-from clustercat.schema.config import database_url
+from clustercat.schema.cli import engine_from_context
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
@@ -45,11 +44,6 @@ EXIT_USAGE = 2
 def _console() -> Console:
     width = shutil.get_terminal_size((160, 24)).columns if sys.stdout.isatty() else 160
     return Console(width=max(width, 100), highlight=False)
-
-
-def _engine(ctx: click.Context) -> Engine:
-    obj = ctx.find_root().obj or {}
-    return make_engine(database_url(obj.get("database")))
 
 
 def _format(value: object) -> str:
@@ -81,7 +75,7 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, as_csv: bool = Fa
 
 def _run(ctx: click.Context, action: Callable[[Engine], None]) -> None:
     """Run ``action`` on an engine; turn known user errors into messages and exit 2."""
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         action(engine)
     except (CatalogueLookupError, Q3cUnavailableError, ValueError, u.UnitsError) as exc:

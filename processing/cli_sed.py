@@ -22,11 +22,11 @@ from typing import NoReturn
 
 import click
 from clustercat.processing import sed_db, ssp_db
-from clustercat.schema import make_engine, migrate, write_transaction
-from clustercat.schema.config import database_url
+from clustercat.schema import write_transaction
+from clustercat.schema.cli import engine_from_context
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 __all__ = ["process_group", "ssp_group"]
 
@@ -43,18 +43,6 @@ metallicity_option = click.option(
     "--metallicity", "-Z", type=float, default=0.02, show_default=True,
     help="Metal mass fraction Z (BC03: 0.0001 0.0004 0.004 0.008 0.02 0.05 0.1; Yggdrasil 0.02).",
 )  # fmt: skip
-
-
-def _engine(ctx: click.Context) -> Engine:
-    """An engine on the configured database, which must be at the newest schema."""
-    engine = make_engine(database_url((ctx.obj or {}).get("database")))
-    try:
-        migrate.require_head(engine)
-    except migrate.DatabaseNotReadyError as exc:
-        engine.dispose()
-        err_console.print(f"[red]error[/red]: {exc}")
-        sys.exit(1)
-    return engine
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -87,7 +75,7 @@ def build_cmd(
     Idempotent: the same grid again changes nothing; other content under an existing name
     is refused (exit 3).
     """
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     started = time.perf_counter()
     try:
         with write_transaction(engine) as conn:
@@ -138,7 +126,7 @@ def build_cmd(
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """The SSP grids stored in the database."""
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         with engine.connect() as conn:
             frame = ssp_db.list_grids(conn)
@@ -191,7 +179,7 @@ def track_cmd(
     Columns: log_age (log10 yr), x and y (mag). The grid must be stored first
     (`clustercat ssp build MODEL`).
     """
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         with engine.connect() as conn:
             grid = grid_name or (model, metallicity)
@@ -341,7 +329,7 @@ def sed_cmd(ctx: click.Context, release: str, release_version: int | None, model
     fits the stored SSP grid reddened by CCM89 (R_V = 3.1) with the vectorised chi2 fitter,
     and writes a processing run, the SED method and the fits in one transaction.
     """
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         summary = sed_db.fit_release(
             engine, release, model, field=list(fields) or None, metallicity=metallicity,
@@ -379,7 +367,7 @@ def sed_default_cmd(
     The one change allowed to a complete release's metadata: no data row changes, and
     choosing the previous method again restores the view exactly.
     """
-    engine = _engine(ctx)
+    engine = engine_from_context(ctx)
     try:
         key: str | int = int(method) if method.isdigit() else method
         old, new = sed_db.set_default_sed_method(engine, release, key, version=release_version)

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from clustercat.ingest import bulk
 from clustercat.ingest.releases import code_version, lock_ingest
-from clustercat.processing import sed_fit, ssp_db
+from clustercat.processing import catalogue_io, sed_fit, ssp_db
 from clustercat.processing.extinction import R_V_DEFAULT
 from clustercat.schema import (
     CatalogueRelease,
@@ -125,36 +125,17 @@ def _norm(name: str) -> str:
 
 
 def resolve_release(conn: Connection, name: str, version: int | None = None) -> ReleaseInfo:
-    """The newest complete version of release ``name`` (or ``version``)."""
-    rows = conn.execute(
-        select(
-            CatalogueRelease.id, CatalogueRelease.name, CatalogueRelease.version,
-            CatalogueRelease.status, CatalogueRelease.default_sed_method_id,
+    """The newest complete version of release ``name`` (or ``version``), with its default."""
+    try:
+        ref = catalogue_io.resolve_release(conn, name, version)
+    except catalogue_io.CatalogueLookupError as exc:
+        raise SedConfigError(str(exc)) from exc
+    status, default = conn.execute(
+        select(CatalogueRelease.status, CatalogueRelease.default_sed_method_id).where(
+            CatalogueRelease.id == ref.id
         )
-        .where(
-            CatalogueRelease.name == name,
-            CatalogueRelease.status.in_(("complete", "superseded")),
-        )
-        .order_by(CatalogueRelease.version.desc())
-    ).all()  # fmt: skip
-    if version is not None:
-        rows = [r for r in rows if r.version == version]
-    if not rows:
-        known = conn.execute(
-            text(
-                "SELECT DISTINCT name FROM catalogue_release "
-                "WHERE status IN ('complete', 'superseded') ORDER BY name"
-            )
-        ).scalars()
-        raise SedConfigError(
-            f"no complete release {name!r}"
-            + (f" version {version}" if version is not None else "")
-            + f"; known: {', '.join(known) or 'none'}"
-        )
-    r = rows[0]
-    return ReleaseInfo(
-        int(r.id), str(r.name), int(r.version), str(r.status), r.default_sed_method_id
-    )
+    ).one()
+    return ReleaseInfo(ref.id, ref.name, ref.version, str(status), default)
 
 
 def resolve_fields(

@@ -7,12 +7,31 @@ import sys
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from . import migrate
 from .config import database_url
 from .engine import make_engine
 
 console = Console()
+
+
+def engine_from_context(ctx: click.Context, *, at_head: bool = True) -> Engine:
+    """An engine on the database the command line names (``--database`` or the environment).
+
+    With ``at_head`` (the default for every command that reads or writes catalogue rows)
+    a database that is not at the newest schema revision ends the command with exit
+    status 1 and the hint to run ``clustercat db upgrade``.
+    """
+    engine = make_engine(database_url((ctx.find_root().obj or {}).get("database")))
+    if at_head:
+        try:
+            migrate.require_head(engine)
+        except migrate.DatabaseNotReadyError as exc:
+            engine.dispose()
+            Console(stderr=True).print(f"[red]error[/red]: {exc}")
+            sys.exit(1)
+    return engine
 
 
 @click.group("db")

@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from clustercat.schema import make_engine, migrate
@@ -130,16 +131,25 @@ def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return _new_database(backend, request, tmp_path)
 
 
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip a test whose real data are missing, or fail it under CLUSTERCAT_REQUIRE_DATA=1."""
+    if data_required():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def shared_path(*parts: str) -> Path:
+    """A path in the shared data folder (``CLUSTERCAT_DATA``); skip or fail if it is absent."""
+    path = data_dir().joinpath(*parts)
+    if not path.exists():
+        skip_or_fail(f"shared data not found at {path} (set CLUSTERCAT_DATA to the data folder)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared real-data folder; skips (or fails under CLUSTERCAT_REQUIRE_DATA=1) if absent."""
-    path = data_dir()
-    if not (path / "legus").is_dir():
-        message = f"shared data not found at {path} (set CLUSTERCAT_DATA)"
-        if data_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return shared_path("legus").parent
 
 
 # --- per-backend test summary --------------------------------------------------------

@@ -18,7 +18,7 @@ from clustercat.processing.agreement import (
     neighbour_counts,
     symmetric_confusion_matrix,
 )
-from clustercat.schema.config import data_dir, data_required
+from conftest import shared_path
 from scipy.spatial.distance import cdist
 
 # A small hand-made example: 8 matched pairs plus one pair that B classified and A did not.
@@ -108,14 +108,10 @@ def test_agreement_from_ngc1566_confusion_matrix():
 
 def test_ngc1566_matrix_from_the_real_catalogues():
     """The same matrix, rebuilt from the public LEGUS NGC 1566 catalogue and StarcNet file."""
-    legus = (
-        data_dir() / "legus" / "hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor.tab"
+    legus = shared_path(
+        "legus", "hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor.tab"
     )
-    starcnet = data_dir() / "legus" / "starcnet_ml_predictions_ngc1566.tab"
-    if not (legus.exists() and starcnet.exists()):
-        if data_required():
-            pytest.fail(f"shared data missing: {legus} / {starcnet}")
-        pytest.skip(f"shared data not found under {data_dir()}")
+    starcnet = shared_path("legus", "starcnet_ml_predictions_ngc1566.tab")
     catalogue = np.loadtxt(legus)
     ml = np.loadtxt(starcnet, usecols=(0, 3), delimiter="\t")
     np.testing.assert_array_equal(catalogue[:, 0], ml[:, 0])  # same ids, same order

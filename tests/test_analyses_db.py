@@ -25,20 +25,6 @@ NGC1566_CONFUSION = np.array(
 )
 
 
-@pytest.fixture(scope="module")
-def legus_db(legus_engine: Engine) -> Engine:
-    """The LEGUS database with planner statistics.
-
-    The loader commits a release without ANALYZE; on PostgreSQL the first minute of queries
-    on the views then runs without statistics and can take minutes (autovacuum analyzes
-    later). Running ANALYZE here keeps these tests in seconds; it changes no row.
-    """
-    if legus_engine.dialect.name == "postgresql":
-        with legus_engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    return legus_engine
-
-
 def _sql(engine: Engine, sql: str, **params) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(text(sql), params)
@@ -48,8 +34,8 @@ def _sql(engine: Engine, sql: str, **params) -> pd.DataFrame:
 # --- agreement ---------------------------------------------------------------------------
 
 
-def test_confusion_ngc1566_human_vs_starcnet(legus_db: Engine):
-    table = analyses.confusion(legus_db, "legus", HUMAN, STARCNET, galaxies=["NGC 1566"])
+def test_confusion_ngc1566_human_vs_starcnet(legus_engine: Engine):
+    table = analyses.confusion(legus_engine, "legus", HUMAN, STARCNET, galaxies=["NGC 1566"])
     counts = table.pivot(index="class_a", columns="class_b", values="n").to_numpy()
     np.testing.assert_array_equal(counts, NGC1566_CONFUSION)
     # W21 §6.3.2: the symmetric matrix is the mean of the row- and column-normalised ones
@@ -59,8 +45,8 @@ def test_confusion_ngc1566_human_vs_starcnet(legus_db: Engine):
     np.testing.assert_allclose(sym, expected, rtol=1e-12)
 
 
-def test_agreement_fractions_follow_from_the_confusion_counts(legus_db: Engine):
-    table = analyses.agreement(legus_db, "legus", HUMAN, STARCNET, galaxies=["NGC 1566"])
+def test_agreement_fractions_follow_from_the_confusion_counts(legus_engine: Engine):
+    table = analyses.agreement(legus_engine, "legus", HUMAN, STARCNET, galaxies=["NGC 1566"])
     table = table.set_index("class_set")
     n = NGC1566_CONFUSION
     expected = {}
@@ -79,12 +65,12 @@ def test_agreement_fractions_follow_from_the_confusion_counts(legus_db: Engine):
     assert got == [0.8333, 0.5006, 0.5404, 0.6799, 0.8340]
 
 
-def test_agreement_by_magnitude_bins(legus_db: Engine):
+def test_agreement_by_magnitude_bins(legus_engine: Engine):
     binned = analyses.agreement_by_covariate(
-        legus_db, "legus", HUMAN, STARCNET, covariate="mag_v", bins=4, galaxies=["NGC 1566"]
+        legus_engine, "legus", HUMAN, STARCNET, covariate="mag_v", bins=4, galaxies=["NGC 1566"]
     )
     raw = _sql(  # from the tables, not the views
-        legus_db,
+        legus_engine,
         "SELECT h.source_id AS source_pk, h.cluster_class AS ca, m.cluster_class AS cb "
         "FROM classification h JOIN classification m ON m.source_id = h.source_id "
         "JOIN classification_method mh ON mh.id = h.method_id "
@@ -94,7 +80,7 @@ def test_agreement_by_magnitude_bins(legus_db: Engine):
         a=HUMAN, b=STARCNET,
     )  # fmt: skip
     v_mags = _sql(
-        legus_db,
+        legus_engine,
         "SELECT p.source_id AS source_pk, p.mag_vega AS mag_v FROM photometry p "
         "JOIN filter fl ON fl.id = p.filter_id JOIN source s ON s.id = p.source_id "
         "JOIN field f ON f.id = s.field_id "
@@ -116,16 +102,16 @@ def test_agreement_by_magnitude_bins(legus_db: Engine):
         assert row.n_pairs == sel.sum()
         assert row.agreement == pytest.approx(expected, rel=1e-12)
     confusion = analyses.confusion_by_covariate(
-        legus_db, "legus", HUMAN, STARCNET, covariate="mag_v", bins=4, galaxies=["NGC 1566"]
+        legus_engine, "legus", HUMAN, STARCNET, covariate="mag_v", bins=4, galaxies=["NGC 1566"]
     )
     total = confusion.groupby(["class_a", "class_b"])["n"].sum().unstack().to_numpy()
     np.testing.assert_array_equal(total, NGC1566_CONFUSION)
 
 
-def test_crowding_equals_astropy_neighbour_count(legus_db: Engine):
-    crowd = analyses.crowding(legus_db, "legus", radius=1 * u.arcsec, fields=["ngc1566"])
+def test_crowding_equals_astropy_neighbour_count(legus_engine: Engine):
+    crowd = analyses.crowding(legus_engine, "legus", radius=1 * u.arcsec, fields=["ngc1566"])
     src = _sql(
-        legus_db,
+        legus_engine,
         "SELECT s.id AS source_pk, s.ra, s.dec FROM source s JOIN field f ON f.id = s.field_id "
         "WHERE f.name = 'ngc1566' ORDER BY s.id",
     )
@@ -136,24 +122,24 @@ def test_crowding_equals_astropy_neighbour_count(legus_db: Engine):
     assert len(merged) == len(src) == 2752
     np.testing.assert_array_equal(merged["n_neighbours"].to_numpy(), expected)
     binned = analyses.agreement_by_covariate(
-        legus_db, "legus", HUMAN, STARCNET, covariate="crowding", galaxies=["NGC 1566"]
+        legus_engine, "legus", HUMAN, STARCNET, covariate="crowding", galaxies=["NGC 1566"]
     )
     assert binned.loc[binned["class_set"] == "1", "n_pairs"].sum() == 1061
 
 
-def test_local_background_is_reported_missing(legus_db: Engine):
+def test_local_background_is_reported_missing(legus_engine: Engine):
     with pytest.raises(analyses.CovariateUnavailableError, match="no local background"):
         analyses.agreement_by_covariate(
-            legus_db, "legus", HUMAN, STARCNET, covariate="background", galaxies=["NGC 1566"]
+            legus_engine, "legus", HUMAN, STARCNET, covariate="background", galaxies=["NGC 1566"]
         )
 
 
-def test_ml_count_uncertainty_table(legus_db: Engine):
+def test_ml_count_uncertainty_table(legus_engine: Engine):
     table = analyses.ml_count_uncertainty_table(
-        legus_db, "legus", "LEGUS hybrid", "LEGUS ML", STARCNET
+        legus_engine, "legus", "LEGUS hybrid", "LEGUS ML", STARCNET
     )
     tallies = _sql(
-        legus_db,
+        legus_engine,
         "SELECT method, count(*) AS n FROM source_classes WHERE field = 'ngc1566' "
         'AND "class" IN (1, 2) GROUP BY method',
     ).set_index("method")["n"]
@@ -190,12 +176,12 @@ def _w21_box(vi: np.ndarray, ub: np.ndarray) -> np.ndarray:
     return box
 
 
-def test_colour_box_counts_ngc628_equal_the_raw_files(legus_db: Engine, shared_data: Path):
-    counts = analyses.colour_box_counts(legus_db, "legus", galaxies=["NGC 628"])
+def test_colour_box_counts_ngc628_equal_the_raw_files(legus_engine: Engine, shared_data: Path):
+    counts = analyses.colour_box_counts(legus_engine, "legus", galaxies=["NGC 628"])
     assert set(counts["method"]) == {HUMAN}
     assert set(counts["x_colour"]) == {"F555W-F814W"}
     assert set(counts["y_colour"]) == {"F336W-F435W"}  # B is ACS F435W for NGC 628
-    distance = _sql(legus_db, "SELECT distance_mpc FROM galaxy WHERE name = 'NGC 628'")
+    distance = _sql(legus_engine, "SELECT distance_mpc FROM galaxy WHERE name = 'NGC 628'")
     mu = 5.0 * np.log10(float(distance.iat[0, 0]) * 1e6) - 5.0
     raw = pd.concat(
         _read_legus_628(shared_data / "legus" / f"hlsp_legus_hst_acs-wfc3_ngc628-{p}_multiband_v1"
@@ -214,9 +200,11 @@ def test_colour_box_counts_ngc628_equal_the_raw_files(legus_db: Engine, shared_d
     assert got[("1+2", 3)] == 51  # the young box of the standard sample, for the record
 
 
-def test_colour_box_quality_and_merit_ngc1566(legus_db: Engine):
+def test_colour_box_quality_and_merit_ngc1566(legus_engine: Engine):
     methods = [HUMAN, "LEGUS ML", "LEGUS hybrid", STARCNET]
-    counts = analyses.colour_box_counts(legus_db, "legus", galaxies=["NGC 1566"], methods=methods)
+    counts = analyses.colour_box_counts(
+        legus_engine, "legus", galaxies=["NGC 1566"], methods=methods
+    )
     quality = analyses.colour_box_quality(counts)
     wide = quality[methods].to_numpy(dtype=float)
     eligible = (wide >= 12).all(axis=1)
@@ -233,15 +221,15 @@ def test_colour_box_quality_and_merit_ngc1566(legus_db: Engine):
         assert merit.loc[m, "n_rows"] == len(norm)
 
 
-def test_nuv_b_diagram_needs_boxes(legus_db: Engine):
+def test_nuv_b_diagram_needs_boxes(legus_engine: Engine):
     with pytest.raises(ValueError, match="NUV-B"):
-        analyses.colour_box_counts(legus_db, "legus", galaxies=["NGC 628"], y_colour="NUV-B")
+        analyses.colour_box_counts(legus_engine, "legus", galaxies=["NGC 628"], y_colour="NUV-B")
     red = ColourBox(1, "red test box", "V-I", "NUV-B", ((0.5, -5), (3, -5), (3, 5), (0.5, 5)), "")
     counts = analyses.colour_box_counts(
-        legus_db, "legus", galaxies=["NGC 628"], y_colour="NUV-B", boxes=[red]
+        legus_engine, "legus", galaxies=["NGC 628"], y_colour="NUV-B", boxes=[red]
     )
     points = analyses.colour_colour_points(
-        legus_db, "legus", galaxies=["NGC 628"], y_colour="NUV-B", boxes=[red]
+        legus_engine, "legus", galaxies=["NGC 628"], y_colour="NUV-B", boxes=[red]
     )
     vi, nuvb = points["v_minus_i"].to_numpy(), points["nuv_minus_b"].to_numpy()
     inside = (vi > 0.5) & (vi < 3) & (nuvb > -5) & (nuvb < 5)
@@ -278,12 +266,12 @@ def _ngc628_masses(engine: Engine) -> np.ndarray:
     return mass[(mass >= 5e3) & (age < 2e8 * (1 - 1e-12))]
 
 
-def test_mass_function_ngc628(legus_db: Engine):
+def test_mass_function_ngc628(legus_engine: Engine):
     tables = analyses.mass_function(
-        legus_db, "legus", HUMAN, galaxies=["NGC 628"], fields=["ngc628c", "ngc628e"],
+        legus_engine, "legus", HUMAN, galaxies=["NGC 628"], fields=["ngc628c", "ngc628e"],
         age_range=(None, 200 * u.Myr), mass_range=(5e3 * u.Msun, None),
     )  # fmt: skip
-    masses = _ngc628_masses(legus_db)
+    masses = _ngc628_masses(legus_engine)
     fits = tables.fits.set_index("fit")
     assert fits.loc["mle", "n"] == len(masses) == int(tables.sample["in_fit"].sum())
     assert tables.bins["n"].sum() == len(masses)
@@ -302,11 +290,11 @@ def test_mass_function_ngc628(legus_db: Engine):
     )
 
 
-def test_mass_function_completeness_and_overlap(legus_db: Engine):
+def test_mass_function_completeness_and_overlap(legus_engine: Engine):
     opts = {"galaxies": ["NGC 628"], "age_range": (None, 2e8), "mass_range": (5e3, None)}
-    plain = analyses.mass_function(legus_db, "legus", HUMAN, **opts)
+    plain = analyses.mass_function(legus_engine, "legus", HUMAN, **opts)
     half = analyses.mass_function(
-        legus_db, "legus", HUMAN, completeness=lambda s: np.full(len(s), 0.5), **opts
+        legus_engine, "legus", HUMAN, completeness=lambda s: np.full(len(s), 0.5), **opts
     )
     fits = half.fits.set_index("fit")
     # a constant completeness doubles every count and leaves every slope alone
@@ -315,7 +303,7 @@ def test_mass_function_completeness_and_overlap(legus_db: Engine):
     assert fits.loc["binned_completeness", "slope"] == pytest.approx(fits.loc["binned", "slope"])
     # NGC 628-c and -e overlap: duplicates within 0.1" are dropped from the later field
     dedup = analyses.mass_function(
-        legus_db, "legus", HUMAN, deduplicate_radius=0.1 * u.arcsec, **opts
+        legus_engine, "legus", HUMAN, deduplicate_radius=0.1 * u.arcsec, **opts
     )
     both = plain.sample
     c = both[both["field"] == "ngc628c"]
@@ -328,12 +316,12 @@ def test_mass_function_completeness_and_overlap(legus_db: Engine):
     assert len(set(ie)) > 0
 
 
-def test_age_function_counts(legus_db: Engine):
+def test_age_function_counts(legus_engine: Engine):
     tables = analyses.age_function(
-        legus_db, "legus", "LEGUS hybrid", galaxies=["NGC 1566"], mass_range=(1e4, None),
+        legus_engine, "legus", "LEGUS hybrid", galaxies=["NGC 1566"], mass_range=(1e4, None),
         age_range=(1e6, 1e9), fit_age_range=(10**6.5, 1e9), n_bins=6,
     )  # fmt: skip
-    rows = _classes_and_sed(legus_db, "NGC 1566", "LEGUS hybrid")
+    rows = _classes_and_sed(legus_engine, "NGC 1566", "LEGUS hybrid")
     m, t = rows["log_mass"].to_numpy(), rows["log_age"].to_numpy()
     rows = rows[rows["cls"].isin([1, 2]).to_numpy() & (m >= 4) & (t >= 6) & (t < 9)]
     assert tables.bins["n"].sum() == len(rows)

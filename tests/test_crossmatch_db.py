@@ -39,20 +39,6 @@ A, B = "legus:ngc628c", "legus:ngc628e"
 EXPECTED_PAIRS = {0.05: 109, 0.1: 122, 0.2: 128}
 
 
-@pytest.fixture(scope="module")
-def legus_db(legus_engine: Engine) -> Engine:
-    """The LEGUS database with planner statistics.
-
-    The loader commits a release without ANALYZE; on PostgreSQL the first minute of queries
-    on the views then runs without statistics and can take minutes (autovacuum analyzes
-    later). Running ANALYZE here keeps these tests in seconds; it changes no row.
-    """
-    if legus_engine.dialect.name == "postgresql":
-        with legus_engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    return legus_engine
-
-
 def _positions(conn: Connection, field: str) -> pd.DataFrame:
     """Sources of a LEGUS field straight from the source table, ordered by key."""
     rows = conn.execute(
@@ -99,8 +85,8 @@ def _pairs_of(match: DatabaseMatch) -> dict[tuple[int, int], float]:
 
 
 @pytest.mark.parametrize("radius", sorted(EXPECTED_PAIRS))
-def test_pair_counts_equal_astropy_greedy(legus_db: Engine, backend: str, radius: float):
-    with legus_db.connect() as conn:
+def test_pair_counts_equal_astropy_greedy(legus_engine: Engine, backend: str, radius: float):
+    with legus_engine.connect() as conn:
         a, b = _positions(conn, "ngc628c"), _positions(conn, "ngc628e")
         expected = _greedy_astropy(a, b, radius)
         methods = ["kdtree", "q3c"] if backend == "postgresql" else ["kdtree"]
@@ -114,12 +100,12 @@ def test_pair_counts_equal_astropy_greedy(legus_db: Engine, backend: str, radius
             )
 
 
-def test_q3c_gives_identical_pairs_and_outcomes(legus_db: Engine, backend: str):
+def test_q3c_gives_identical_pairs_and_outcomes(legus_engine: Engine, backend: str):
     if backend != "postgresql":
-        with legus_db.connect() as conn, pytest.raises(Q3cUnavailableError):
+        with legus_engine.connect() as conn, pytest.raises(Q3cUnavailableError):
             match_sides(conn, A, B, "0.1arcsec", method="q3c")
         return
-    with legus_db.connect() as conn:
+    with legus_engine.connect() as conn:
         for radius in sorted(EXPECTED_PAIRS):
             opts = {"class_method_a": "primary", "class_method_b": "primary"}
             kd = match_sides(conn, A, B, f"{radius}arcsec", method="kdtree", **opts)
@@ -137,9 +123,9 @@ def test_q3c_gives_identical_pairs_and_outcomes(legus_db: Engine, backend: str):
             pd.testing.assert_frame_equal(kd.pairs, q3.pairs)
 
 
-def test_offset_matches_astropy_spherical_offsets(legus_db: Engine):
+def test_offset_matches_astropy_spherical_offsets(legus_engine: Engine):
     shift = (0.04, -0.03)  # arcsec, dRA cos(Dec), dDec
-    with legus_db.connect() as conn:
+    with legus_engine.connect() as conn:
         a, b = _positions(conn, "ngc628c"), _positions(conn, "ngc628e")
         expected = _greedy_astropy(a, b, 0.1, shift)
         match = match_sides(conn, A, B, "0.1arcsec", offset=f"{shift[0]},{shift[1]}")
@@ -149,8 +135,8 @@ def test_offset_matches_astropy_spherical_offsets(legus_db: Engine):
     assert len(got) != EXPECTED_PAIRS[0.1]  # the offset changes the answer
 
 
-def test_every_source_has_one_outcome(legus_db: Engine):
-    with legus_db.connect() as conn:
+def test_every_source_has_one_outcome(legus_engine: Engine):
+    with legus_engine.connect() as conn:
         m = match_sides(conn, A, B, "0.2arcsec", class_method_a="primary", class_method_b="primary")
         classes = dict(
             conn.execute(
@@ -199,8 +185,8 @@ def test_every_source_has_one_outcome(legus_db: Engine):
     assert counts["same_class"] + counts["other_class"] + counts["matched"] == m.n_pairs == 128
 
 
-def test_outside_footprint_is_outside_the_other_field(legus_db: Engine):
-    with legus_db.connect() as conn:
+def test_outside_footprint_is_outside_the_other_field(legus_engine: Engine):
+    with legus_engine.connect() as conn:
         m = match_sides(conn, A, B, "0.1arcsec")
     va = unit_vectors(m.sources_a["ra"], m.sources_a["dec"])
     vb = unit_vectors(m.sources_b["ra"], m.sources_b["dec"])
@@ -218,8 +204,8 @@ def test_outside_footprint_is_outside_the_other_field(legus_db: Engine):
     assert len(unmatched_inside) > 0
 
 
-def test_classified_only_and_not_candidate(legus_db: Engine):
-    with legus_db.connect() as conn:
+def test_classified_only_and_not_candidate(legus_engine: Engine):
+    with legus_engine.connect() as conn:
         m = match_sides(
             conn, A, B, "0.2arcsec", class_method_a="LEGUS human mode",
             class_method_b="LEGUS human mode", classified_only=True,
@@ -257,9 +243,9 @@ def test_classified_only_and_not_candidate(legus_db: Engine):
         assert set(idx) == set(range(len(subject)))
 
 
-def test_stored_run_reads_back(legus_db: Engine, backend: str):
+def test_stored_run_reads_back(legus_engine: Engine, backend: str):
     method = "q3c" if backend == "postgresql" else "kdtree"
-    with legus_db.connect() as conn:
+    with legus_engine.connect() as conn:
         trans = conn.begin()
         try:
             m = match_sides(
@@ -289,7 +275,7 @@ def test_stored_run_reads_back(legus_db: Engine, backend: str):
     )
 
 
-def test_units_at_the_boundary(legus_db: Engine):
+def test_units_at_the_boundary(legus_engine: Engine):
     assert parse_radius("0.1arcsec").to_value(u.arcsec) == pytest.approx(0.1)
     assert parse_radius("1e-5deg").to_value(u.arcsec) == pytest.approx(0.036)
     assert parse_radius("0.001 arcmin").to_value(u.arcsec) == pytest.approx(0.06)
@@ -303,7 +289,7 @@ def test_units_at_the_boundary(legus_db: Engine):
     d_ra, d_dec = parse_offset("0.02,-1e-5deg")
     assert d_ra.to_value(u.arcsec) == pytest.approx(0.02)
     assert d_dec.to_value(u.arcsec) == pytest.approx(-0.036)
-    with legus_db.connect() as conn:
+    with legus_engine.connect() as conn:
         side = resolve_side(conn, "legus:NGC628-C")
         assert side.field is not None and side.field.name == "ngc628c"
         # LEGUS fields carry the survey's 0.04"/pix grid: 2 px is 0.08"

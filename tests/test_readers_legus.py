@@ -25,18 +25,7 @@ from clustercat.ingest.errors import CatalogueFormatError
 from clustercat.ingest.galaxies import galaxy_table
 from clustercat.ingest.legus import find_legus_files, read_legus_csv, read_legus_tab
 from clustercat.ingest.legus_layouts import FILES, LAYOUTS, SED_METHOD
-from clustercat.schema.config import data_dir, data_required
-
-
-def shared(*parts: str) -> Path:
-    """A path in the shared data folder; skip (or fail with CLUSTERCAT_REQUIRE_DATA=1) if absent."""
-    path = data_dir().joinpath(*parts)
-    if not path.exists():
-        message = f"shared data not found at {path} (set CLUSTERCAT_DATA to the data folder)"
-        if data_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+from conftest import shared_path as shared
 
 
 def legus_name(token: str) -> str:

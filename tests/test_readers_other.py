@@ -31,19 +31,9 @@ from clustercat.ingest.legus_layouts import FILES
 from clustercat.ingest.mrt import read_mrt
 from clustercat.ingest.phangs import R_V, read_phangs_fits
 from clustercat.ingest.starcnet import check_alignment, read_starcnet
-from clustercat.schema.config import data_dir, data_required
+from clustercat.schema.config import data_dir
+from conftest import shared_path as shared
 from factories import phangs_table
-
-
-def shared(*parts: str) -> Path:
-    """A path in the shared data folder; skip (or fail with CLUSTERCAT_REQUIRE_DATA=1) if absent."""
-    path = data_dir().joinpath(*parts)
-    if not path.exists():
-        message = f"shared data not found at {path} (set CLUSTERCAT_DATA to the data folder)"
-        if data_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def legus(target: str) -> CatalogueTables:

@@ -306,7 +306,7 @@ def test_bc03_whole_release_uses_each_fields_exact_filters(sed_engine: Engine) -
 
 def test_errors_write_nothing(sed_engine: Engine) -> None:
     before = _counts(sed_engine)
-    with pytest.raises(sed_db.SedConfigError, match="known: legus"):
+    with pytest.raises(sed_db.SedConfigError, match="known releases: legus"):
         sed_db.fit_release(sed_engine, "nope", "bc03")
     with pytest.raises(sed_db.SedConfigError, match="ngc628c, ngc628e"):
         sed_db.fit_release(sed_engine, "legus", "bc03", field="ngc1566")

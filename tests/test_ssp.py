@@ -17,16 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from clustercat.processing import ssp
-from clustercat.schema.config import data_dir, data_required
+from clustercat.schema.config import data_dir
+from conftest import skip_or_fail as _skip_or_fail
 
 PHANGS = ("F275W", "F336W", "F438W", "F555W", "F814W")  # WFC3/UVIS, as PHANGS-HST (W21 §2)
 FIVE_ACS = ("F275W", "F336W", "F435W", "F555W", "F814W")  # Yggdrasil: F435W-F814W are ACS/WFC
-
-
-def _skip_or_fail(message: str) -> None:
-    if data_required():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

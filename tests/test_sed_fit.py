@@ -15,21 +15,12 @@ from astropy.table import Table
 from clustercat.processing import extinction as ext
 from clustercat.processing import sed_fit, ssp
 from clustercat.schema.config import data_dir
+from conftest import PHANGS_FILTERS as PHANGS
 from conftest import skip_or_fail as _skip_or_fail
 from scipy.stats import chi2 as chi2_dist
 
-PHANGS = ("F275W", "F336W", "F438W", "F555W", "F814W")
 FLAM = u.erg / u.s / u.cm**2 / u.AA
 LEGUS_628C = "hlsp_legus_hst_acs-wfc3_ngc628-c_multiband_v1_padagb-mwext-avgapcor.tab"
-
-
-@pytest.fixture(scope="module")
-def bc03() -> ssp.SSPGrid:
-    try:
-        ssp.bc03_grid_path()
-    except FileNotFoundError as exc:
-        _skip_or_fail(f"BC03 grids unavailable: {exc}")
-    return ssp.bc03_grid(PHANGS)
 
 
 @pytest.fixture(scope="module")

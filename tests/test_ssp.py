@@ -18,19 +18,9 @@ import pandas as pd
 import pytest
 from clustercat.processing import ssp
 from clustercat.schema.config import data_dir
+from conftest import PHANGS_FILTERS as PHANGS
+from conftest import YGGDRASIL_FILTERS as FIVE_ACS
 from conftest import skip_or_fail as _skip_or_fail
-
-PHANGS = ("F275W", "F336W", "F438W", "F555W", "F814W")  # WFC3/UVIS, as PHANGS-HST (W21 §2)
-FIVE_ACS = ("F275W", "F336W", "F435W", "F555W", "F814W")  # Yggdrasil: F435W-F814W are ACS/WFC
-
-
-@pytest.fixture(scope="module")
-def bc03() -> ssp.SSPGrid:
-    try:
-        ssp.bc03_grid_path()
-    except FileNotFoundError as exc:
-        _skip_or_fail(f"BC03 grids unavailable: {exc}")
-    return ssp.bc03_grid(PHANGS)
 
 
 @pytest.fixture(scope="module")

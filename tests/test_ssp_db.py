@@ -19,11 +19,11 @@ from clustercat.processing import sed_fit, ssp, ssp_db
 from clustercat.processing.colour_boxes import assign_box
 from clustercat.schema.config import data_dir
 from clustercat.schema.seed import FILTERS_V1
+from conftest import PHANGS_FILTERS as PHANGS
+from conftest import YGGDRASIL_FILTERS as FIVE_ACS
 from conftest import skip_or_fail as _skip_or_fail
 from sqlalchemy import text
 
-PHANGS = ("F275W", "F336W", "F438W", "F555W", "F814W")  # WFC3/UVIS (W21 §2)
-FIVE_ACS = ("F275W", "F336W", "F435W", "F555W", "F814W")  # Yggdrasil: F435W-F814W on ACS
 ACS = ("ACS_WFC_F435W", "ACS_WFC_F555W", "ACS_WFC_F606W", "ACS_WFC_F814W")
 EXACT = dict(rtol=0, atol=1e-12)
 

@@ -232,6 +232,28 @@ def _common_filter(fields: pd.DataFrame, column: str, default: str) -> str:
     return str(names[0]) if len(names) == 1 else default
 
 
+def _ubvi_box_counts(
+    frame: pd.DataFrame,
+    scope: Scope,
+    box_set,
+    methods: list[str],
+    **options,  # noqa: ANN001
+) -> pd.DataFrame:
+    """W21 §5 box counts in U-B vs V-I per method ``key`` under the scope's M_V limit."""
+    return cb.box_counts(
+        frame,
+        x_colour=("mag_v", "mag_i"),
+        y_colour=("mag_u", "mag_b"),
+        mag_column="mag_v",
+        distance=frame["distance_mpc"].to_numpy(dtype=float),
+        abs_mag_limit=np.inf if scope.mv_limit is None else scope.mv_limit,
+        method_column="key",
+        methods=methods,
+        boxes=box_set,
+        **options,
+    )
+
+
 def colour_colour(
     engine: Engine, ctx: Context, scope: Scope, boxes: str = DEFAULT_BOXES
 ) -> ColourData:
@@ -252,19 +274,10 @@ def colour_colour(
     frame = _with_fields(frame, fields)
     frame = frame.merge(keys[["release_id", "method_id", "key"]], on=["release_id", "method_id"])
     key_list = keys["key"].tolist()
-    counts = cb.box_counts(
-        frame,
-        x_colour=("mag_v", "mag_i"),
-        y_colour=("mag_u", "mag_b"),
-        mag_column="mag_v",
-        distance=frame["distance_mpc"].to_numpy(dtype=float),
-        abs_mag_limit=np.inf if scope.mv_limit is None else scope.mv_limit,
-        method_column="key",
-        methods=key_list,
-        class_sets={scope.class_set: classes},
-        boxes=box_set,
-        include_outside=True,
-    ).droplevel("class_set")
+    counts = _ubvi_box_counts(
+        frame, scope, box_set, key_list,
+        class_sets={scope.class_set: classes}, include_outside=True,
+    ).droplevel("class_set")  # fmt: skip
     pts = frame[_bright(frame, scope.mv_limit)]
     # colours are magnitude differences of the same source, for plotting
     points = pd.DataFrame(
@@ -335,17 +348,17 @@ def colour_tracks(
 def _track(
     engine: Engine, model: str, x: tuple[str, str], planes: dict[str, tuple[str, str]]
 ) -> tuple[pd.DataFrame, str]:
-    try:
-        from clustercat.processing import ssp_db
+    from clustercat.processing import ssp_db
 
+    try:
         with engine.connect() as conn:
             columns = {}
             for name, y in planes.items():
                 t = ssp_db.colour_track_db(conn, (model, 0.02), x, y)
                 columns["log_age"], columns["v_minus_i"], columns[name] = t.log_age, t.x, t.y
         return pd.DataFrame(columns), "grid stored in the database"
-    except Exception:  # noqa: BLE001 - not stored (or ssp_db absent): synthesise instead
-        pass
+    except (ssp_db.SspGridNotFoundError, KeyError):  # not stored (with these filters)
+        pass  # synthesise it below
     from clustercat.processing import ssp
 
     if model == "bc03":
@@ -404,17 +417,7 @@ def quality(engine: Engine, ctx: Context, scope: Scope, boxes: str = DEFAULT_BOX
     for galaxy, group in frame.groupby("galaxy", sort=True):  # a loop over galaxies
         found = set(group["key"].unique())
         present = [k for k in key_list if k in found]
-        counts = cb.box_counts(
-            group,
-            x_colour=("mag_v", "mag_i"),
-            y_colour=("mag_u", "mag_b"),
-            mag_column="mag_v",
-            distance=group["distance_mpc"].to_numpy(dtype=float),
-            abs_mag_limit=np.inf if scope.mv_limit is None else scope.mv_limit,
-            method_column="key",
-            methods=present,
-            boxes=box_set,
-        )
+        counts = _ubvi_box_counts(group, scope, box_set, present)
         long = counts.stack().rename("n").reset_index()
         long.insert(0, "galaxy", galaxy)
         pieces.append(long)

@@ -136,19 +136,23 @@ def read_all(
             out.append((f, tables))
         if progress:
             progress.advance(task)
-    seen: dict[tuple[str, int], Path] = {}
-    for f, tables in out:
-        for sid in tables.sources["id_in_release"].tolist():
-            key = (tables.field, sid)
-            if key in seen and seen[key] != f.path:
-                line = int(
-                    tables.sources.loc[tables.sources["id_in_release"] == sid, "line"].iloc[0]
-                )
-                raise CatalogueFormatError(
-                    f.path, line, 1,
-                    f"source id {sid} of field {tables.field} is also in {seen[key].name}",
-                )  # fmt: skip
-            seen[key] = f.path
+    # A field's source ids must be unique across the files of a release (each file is
+    # already checked on its own by the reader).
+    keys = pd.concat(
+        [t.sources[["id_in_release", "line"]].assign(field=t.field, file=k)
+         for k, (_, t) in enumerate(out)],
+        ignore_index=True,
+    )  # fmt: skip
+    clash = keys[keys.duplicated(["field", "id_in_release"], keep="first")]
+    if not clash.empty:
+        bad = clash.iloc[0]
+        first = keys[(keys["field"] == bad["field"])
+                     & (keys["id_in_release"] == bad["id_in_release"])].iloc[0]  # fmt: skip
+        raise CatalogueFormatError(
+            out[int(bad["file"])][0].path, int(bad["line"]), 1,
+            f"source id {int(bad['id_in_release'])} of field {bad['field']} is also in "
+            f"{out[int(first['file'])][0].path.name}",
+        )  # fmt: skip
     return out
 
 

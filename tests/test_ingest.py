@@ -419,3 +419,25 @@ def test_phangs_fits_release(migrated_url: str, tmp_path: Path) -> None:
         assert row.mag_v == pytest.approx(float(table["PHANGS_F555W_VEGA"][k]))
     assert by_id[int(table["ID_PHANGS_CANDIDATE"][1])].mag_nuv is None
     assert statuses == {"measured": 11, "no_coverage": 1}
+
+
+def test_duplicate_ids_across_files_of_a_release(
+    migrated_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """The same field's ids in two files of one release: named by file and line, no rows."""
+    src = shared_data / "legus" / NGC628E
+    twin = tmp_path / "ngc628e_again.tab"
+    twin.write_bytes(src.read_bytes() + b"\n")  # same rows, other content hash
+    engine = make_engine(migrated_url)
+    before = _counts(engine)
+    info = reader_info("legus")
+    with pytest.raises(CatalogueFormatError) as excinfo:
+        ingest_release(
+            engine,
+            ReleaseRequest("twice", info.name, info.version, [src, twin]),
+            info.reader(layout="L35-MODE-MEAN", galaxy="ngc628-e"),
+        )
+    assert excinfo.value.path == twin and excinfo.value.line == 1
+    assert NGC628E in str(excinfo.value)
+    assert _counts(engine) == before
+    engine.dispose()

@@ -89,7 +89,7 @@ def test_cli_upgrade_and_check(empty_db_url: str) -> None:
     assert "at head (0008)" in check.output
 
     current = runner.invoke(main, ["--database", empty_db_url, "db", "current"])
-    assert current.output.strip() == "0005"
+    assert current.output.strip() == "0008"
 
     refused = runner.invoke(main, ["--database", empty_db_url, "db", "downgrade", "base"])
     assert refused.exit_code != 0 and "--yes" in refused.output

@@ -5,10 +5,22 @@ DESIGN.md §4 "Reference data". Filters and surveys are seeded by the first migr
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Double, ForeignKey, Index, String, Text, UniqueConstraint
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Double,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, BigIntPK, JSONDoc
+from .base import Base, BigIntPK, JSONDoc, created_at_column
 
 #: Band labels used throughout (Whitmore et al. 2021 §2; LEGUS column order).
 BAND_LABELS = ("NUV", "U", "B", "V", "I")
@@ -172,12 +184,22 @@ class FieldFilter(Base):
 
 
 class Image(Base):
-    """A drizzled science image on disk; the pixels stay in FITS, never in the database."""
+    """A drizzled science image on disk; the pixels stay in FITS, never in the database.
+
+    Filled by ``clustercat images add`` (:mod:`clustercat.processing.images_db`); what each
+    column is read from is in docs/images.md.
+    """
 
     __tablename__ = "image"
     __table_args__ = (
         UniqueConstraint("sha256"),
+        UniqueConstraint("field_id", "filter_id", "path"),
         Index("ix_image_field_filter", "field_id", "filter_id"),
+        CheckConstraint("exposure_time_s >= 0", name="exposure_nonnegative"),
+        CheckConstraint("pixel_scale_arcsec > 0", name="pixel_scale_positive"),
+        CheckConstraint("photflam > 0", name="photflam_positive"),
+        CheckConstraint("photplam > 0", name="photplam_positive"),
+        CheckConstraint("file_size_bytes >= 0", name="file_size_nonnegative"),
         {"comment": "science images (FITS files on disk) per field and filter"},
     )
 
@@ -196,3 +218,37 @@ class Image(Base):
     )
     naxis1: Mapped[int | None] = mapped_column(comment="image width (pix)")
     naxis2: Mapped[int | None] = mapped_column(comment="image height (pix)")
+    instrument: Mapped[str | None] = mapped_column(
+        String(16), comment="camera/channel from INSTRUME/DETECTOR, e.g. 'WFC3/UVIS' (text)"
+    )
+    detector: Mapped[str | None] = mapped_column(
+        String(8), comment="DETECTOR keyword: 'UVIS' or 'WFC' (text)"
+    )
+    exposure_time_s: Mapped[float | None] = mapped_column(
+        Double, comment="EXPTIME, total exposure time of the drizzled image (s)"
+    )
+    pixel_scale_arcsec: Mapped[float | None] = mapped_column(
+        Double, comment="pixel scale from the WCS (arcsec/pix)"
+    )
+    bunit: Mapped[str | None] = mapped_column(
+        String(32), comment="BUNIT as written in the file, e.g. 'ELECTRONS/S' (text)"
+    )
+    photflam: Mapped[float | None] = mapped_column(
+        Double, comment="PHOTFLAM, flux density of 1 e-/s (erg/s/cm2/Angstrom)"
+    )
+    photplam: Mapped[float | None] = mapped_column(
+        Double, comment="PHOTPLAM, pivot wavelength (Angstrom)"
+    )
+    zeropoint_ab: Mapped[float | None] = mapped_column(
+        Double, comment="AB zeropoint for 1 e-/s from PHOTFLAM/PHOTPLAM (mag)"
+    )
+    zeropoint_vega: Mapped[float | None] = mapped_column(
+        Double, comment="Vega zeropoint for 1 e-/s, Vega through the pyphot curve (mag)"
+    )
+    date_obs: Mapped[dt.date | None] = mapped_column(
+        Date, comment="DATE-OBS of the first exposure, if in the header (date)"
+    )
+    file_size_bytes: Mapped[int | None] = mapped_column(
+        BigInteger, comment="size of the FITS file when registered (bytes)"
+    )
+    registered_at: Mapped[dt.datetime] = created_at_column("time the image was registered (UTC)")

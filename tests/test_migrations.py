@@ -48,7 +48,9 @@ def test_each_revision_steps_down_and_up(empty_db_url: str) -> None:
         migrate.downgrade(empty_db_url, "-1")
         seen.append(migrate.current_revision(engine))
     engine.dispose()
-    assert seen == ["0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001", None]
+    assert seen == [
+        "0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001", None
+    ]  # fmt: skip
     migrate.upgrade(empty_db_url)
     _assert_at_head_without_drift(empty_db_url)
 

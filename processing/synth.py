@@ -1,0 +1,848 @@
+"""Synthetic HST fields rendered from a real catalogue (pure: frames and arrays in and out).
+
+A catalogue of one field (positions, total Vega magnitudes per band, classes) becomes five
+noisy drizzled images in e-/s with a truth table; the database side is
+:mod:`clustercat.processing.cli_synth` and the full recipe is docs/synthetic_fields.md.
+
+* Bands, zeropoints, exposure times, cameras: the real ``header_info`` table of the field
+  (:func:`clustercat.processing.hst_metadata.read_header_info`), or :data:`DEFAULT_TARGET`.
+* WCS: TAN fitted to the catalogue's own x, y <-> RA, Dec (astropy ``fit_wcs_from_points``);
+  a crop shifts CRPIX. Sources are placed at their catalogue x, y (1-based) - 1 - crop origin.
+* Counts: F = 10^(-0.4 (m_Vega - ZP_Vega)) e-/s.
+* Sizes: Ryon et al. 2017 effective radii matched by position (<= 0.1"); elsewhere
+  log-normal with Ryon's median and scatter. Moffat/EFF profiles (Thilker et al. 2022 §3.1)
+  with eta snapped to Thilker's grid values > 1 and FWHM from r_eff and eta.
+* Morphology from the class (Adamo et al. 2017; Whitmore et al. 2021 §3): :data:`KINDS`.
+* PSFs: :func:`clustercat.processing.psf.load_psf` per band.
+* Noise: Poisson on source + sky through the exposure time, Gaussian read noise of
+  ``n_exposures`` reads, sky subtracted afterwards (as AstroDrizzle's MDRIZSKY).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pandas as pd
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.wcs import WCS
+from astropy.wcs.utils import fit_wcs_from_points, proj_plane_pixel_scales
+from clustercat.processing.images import pyphot_name, zeropoint_vega
+from clustercat.processing.profiles import add_profiles, moffat_reff_px
+from clustercat.processing.psf import PSFModel, load_psf
+from photutils.aperture import CircularAperture, aperture_photometry
+
+__all__ = [
+    "BANDS",
+    "DEFAULT_TARGET",
+    "KINDS",
+    "SKY_E_PER_S_PIX",
+    "BandSetup",
+    "SyntheticField",
+    "SynthSettings",
+    "add_noise",
+    "band_setups",
+    "crop_wcs",
+    "density_centre",
+    "empty_pixel_sigma",
+    "file_digests",
+    "fit_catalogue_wcs",
+    "fwhm_from_reff",
+    "plan_field",
+    "read_ryon_radii",
+    "render_field",
+    "size_distribution",
+    "source_sizes",
+    "synth_file_name",
+    "write_synthetic_field",
+]
+
+#: The five broad bands, blue to red, and the catalogue columns holding their magnitudes.
+BANDS = ("NUV", "U", "B", "V", "I")
+MAG_COLUMN = {"NUV": "mag_nuv", "U": "mag_u", "B": "mag_b", "V": "mag_v", "I": "mag_i"}
+
+#: Header table used when a field has none (NGC 1566: the five bands on WFC3/UVIS, LEGUS).
+DEFAULT_TARGET = "ngc1566"
+
+#: Sky background per filter (e-/s/pix on the 0.0396" grid), dark in the UV, brighter red-
+#: wards: WFC3 Instrument Handbook §9.7 (zodiacal + earthshine, average conditions) and ACS
+#: Instrument Handbook §9.5 orders of magnitude. Used for the noise only (subtracted).
+SKY_E_PER_S_PIX = {
+    "F275W": 0.0015,
+    "F336W": 0.003,
+    "F435W": 0.02,
+    "F438W": 0.012,
+    "F555W": 0.04,
+    "F606W": 0.06,
+    "F814W": 0.05,
+}
+#: Read noise per exposure (e-): WFC3/UVIS ~3.1 e-, ACS/WFC ~3.9 e- (post-SM4), rounded.
+READ_NOISE_E = {"WFC3/UVIS": 3.0, "ACS/WFC": 4.0}
+
+#: Morphology kinds, by class: 1 compact (circular Moffat); 2 elongated (elliptical Moffat,
+#: axis ratio 0.4-0.7, angle a multiple of 30 deg, plus a 30 % companion knot 1-2 px along
+#: its major axis); 3 multi-peak (2-4 knots within 2-5 px); 4 point (the PSF), pair (two
+#: PSFs 3-4 px apart, flux ratio 0.5-1: two peaks in the ~2.3 px PSF, which merges pairs
+#: closer than ~2.5 px into one) or artefact (a hot pixel or a 2-4 px cosmic-ray
+#: streak in V only, not PSF-convolved). Unclassified sources: point if the catalogue
+#: CI < :data:`STELLAR_CI_MAX`, else compact. Field stars: star (the PSF).
+KINDS = ("compact", "elongated", "multi-peak", "point", "pair", "artefact", "star")
+#: Class-4 sub-kind probabilities (point, pair, artefact).
+CLASS4_MIX = (0.6, 0.3, 0.1)
+#: CI (mag) below which an unclassified source is rendered as a point source (LEGUS NGC 628
+#: stellar CI limit, Adamo et al. 2017 §3.2: clusters have CI >= 1.4 there).
+STELLAR_CI_MAX = 1.4
+#: Thilker et al. (2022) Moffat indices > 1 (r_eff defined); rendered eta is the nearest.
+ETA_GRID = np.array([1.25, 1.5, 2.0, 3.0, 4.0])
+#: FWHM quantum (px; Thilker et al.'s grid step): shapes share templates (add_profiles
+#: groups sources by shape).
+FWHM_STEP_PX = 0.25
+#: Ryon et al. 2017 radius tables per galaxy (``$CLUSTERCAT_DATA/tables``).
+RYON_TABLES = {
+    "NGC 628": "ryon2017_ngc628_ymc_radii.txt",
+    "NGC 1313": "ryon2017_ngc1313_ymc_radii.txt",
+}
+#: Ryon GALFIT radii above this (pc) are unconstrained (eta -> 1): the CI-based radius is used.
+RYON_MAX_GALFIT_REFF_PC = 20.0
+#: Match radius of Ryon's clusters to catalogue sources (arcsec).
+RYON_MATCH_ARCSEC = 0.1
+#: Truth apertures (px) in V: CI = m(1) - m(3) (Thilker et al. §3.5) and the 4-px total.
+TRUTH_RADII_PX = (1.0, 3.0, 4.0)
+
+
+@dataclass(frozen=True)
+class BandSetup:
+    """One band of a synthetic field: the real facts of its drizzled image.
+
+    photflam erg/s/cm2/Angstrom per e-/s; photplam Angstrom; zp_vega mag for 1 e-/s;
+    exptime_s s; sky_e_s e-/s/pix; read_noise_e e- per exposure.
+    """
+
+    band: str
+    filter_name: str
+    instrument: str
+    photflam: float
+    photplam: float
+    zp_vega: float
+    exptime_s: float
+    n_exposures: int
+    sky_e_s: float
+    read_noise_e: float
+
+
+def band_setups(
+    header_info: pd.DataFrame, filters: dict[str, str] | None = None
+) -> list[BandSetup]:
+    """The five bands (NUV, U, B, V, I) from a ``read_header_info`` frame.
+
+    ``filters`` picks the filter of a band where the table has two (e.g. {'V': 'F555W'}).
+    Raises ValueError naming the missing bands. The Vega zeropoint that turns magnitudes into
+    counts is the one :func:`clustercat.processing.images.zeropoint_vega` derives from the
+    PHOTFLAM/PHOTPLAM written into the file, so a reader of the synthetic images recovers
+    the catalogue magnitudes exactly (the header table's zpVEGA differs by up to 0.02 mag,
+    docs/images.md).
+    """
+    rows = header_info[header_info["band"].isin(BANDS)]
+    out, missing = [], []
+    for band in BANDS:
+        candidates = rows[rows["band"] == band]
+        if filters and filters.get(band):
+            chosen = candidates[candidates["filter"] == filters[band].upper()]
+            candidates = chosen if len(chosen) else candidates
+        if candidates.empty:
+            missing.append(band)
+            continue
+        r = candidates.iloc[0]
+        name = str(r["filter"])
+        if name not in SKY_E_PER_S_PIX:
+            raise ValueError(f"no sky level stated for filter {name}")
+        out.append(
+            BandSetup(
+                band, name, str(r["instrument"]), float(r["photflam"]), float(r["photplam"]),
+                zeropoint_vega(float(r["photflam"]), float(r["photplam"]),
+                               pyphot_name(name, str(r["instrument"]))),
+                float(r["exptime_s"]), int(r["n_exposures"]),
+                SKY_E_PER_S_PIX[name], READ_NOISE_E[str(r["instrument"])],
+            )
+        )  # fmt: skip
+    if missing:
+        raise ValueError(f"header table has no filter for band(s) {', '.join(missing)}")
+    return out
+
+
+# --- geometry ------------------------------------------------------------------------------------
+
+
+def fit_catalogue_wcs(x_cat: np.ndarray, y_cat: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> WCS:
+    """A TAN WCS of the catalogue frame fitted to its sources (1-based x, y; deg).
+
+    The WCS's pixel coordinates are 0-based: pixel (x_cat - 1, y_cat - 1). Least squares via
+    astropy ``fit_wcs_from_points`` (projection point: the sources' centre).
+    """
+    ok = np.isfinite(x_cat) & np.isfinite(y_cat) & np.isfinite(ra) & np.isfinite(dec)
+    if ok.sum() < 4:
+        raise ValueError(f"need >= 4 sources with x, y, RA, Dec to fit a WCS, have {ok.sum()}")
+    sky = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg)
+    xy = (np.asarray(x_cat)[ok] - 1.0, np.asarray(y_cat)[ok] - 1.0)
+    return fit_wcs_from_points(xy, sky, proj_point="center", projection="TAN")
+
+
+def crop_wcs(wcs: WCS, x_origin: float, y_origin: float) -> WCS:
+    """The WCS of a crop whose pixel (0, 0) is pixel (x_origin, y_origin) of ``wcs``."""
+    out = wcs.deepcopy()
+    out.wcs.crpix = [out.wcs.crpix[0] - x_origin, out.wcs.crpix[1] - y_origin]
+    return out
+
+
+def density_centre(x: np.ndarray, y: np.ndarray, size_px: int) -> tuple[float, float]:
+    """Centre of the ``size_px`` square holding the most sources (1-based catalogue frame).
+
+    Counts on a 64-px grid, summed over boxes of ``size_px`` (integral image); ties go to
+    the lowest x, y.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    step = 64
+    nb = max(1, int(round(size_px / step)))
+    x0, y0 = np.floor(x.min()), np.floor(y.min())
+    nx = int((x.max() - x0) // step) + 1
+    ny = int((y.max() - y0) // step) + 1
+    hist, _, _ = np.histogram2d(
+        y, x, bins=(ny, nx), range=((y0, y0 + ny * step), (x0, x0 + nx * step))
+    )
+    if nb >= nx and nb >= ny:
+        return float(x0 + nx * step / 2), float(y0 + ny * step / 2)
+    integral = np.pad(hist.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    by, bx = min(nb, ny), min(nb, nx)
+    sums = integral[by:, bx:] - integral[:-by, bx:] - integral[by:, :-bx] + integral[:-by, :-bx]
+    j, i = np.unravel_index(np.argmax(sums), sums.shape)
+    return float(x0 + (i + bx / 2) * step), float(y0 + (j + by / 2) * step)
+
+
+# --- sizes ---------------------------------------------------------------------------------------
+
+
+def read_ryon_radii(path: Path | str) -> pd.DataFrame:
+    """Ryon et al. 2017 (ApJ 841, 92) Table 3/4: ra, dec (deg), eta, r_eff_pc.
+
+    r_eff is the GALFIT value where given and <= 20 pc, else the CI-based one (their §3.2).
+    """
+    path = Path(path)
+    try:
+        t = Table.read(path, format="ascii.mrt")
+    except Exception as exc:  # astropy raises several types for malformed MRT files
+        raise ValueError(f"{path}: not a Ryon et al. 2017 MRT table ({exc})") from exc
+    for col in ("RAdeg", "DEdeg", "Eta", "logReff-gal", "logReff-ci"):
+        if col not in t.colnames:
+            raise ValueError(f"{path}: column {col} missing")
+    galfit = np.ma.filled(t["logReff-gal"].astype(float), np.nan)
+    ci = np.ma.filled(t["logReff-ci"].astype(float), np.nan)
+    use_galfit = np.isfinite(galfit) & (10**galfit <= RYON_MAX_GALFIT_REFF_PC)
+    return pd.DataFrame(
+        {
+            "ryon_id": np.asarray(t["ID"], dtype=str),
+            "ra": np.asarray(t["RAdeg"], float),
+            "dec": np.asarray(t["DEdeg"], float),
+            "eta": np.ma.filled(t["Eta"].astype(float), np.nan),
+            "r_eff_pc": 10 ** np.where(use_galfit, galfit, ci),
+        }
+    )
+
+
+def fwhm_from_reff(r_eff_px: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """Pre-PSF Moffat FWHM (px) of a given r_eff (px) and eta > 1 (Thilker et al. §3.1 inverted)."""
+    eta = np.asarray(eta, float)
+    ratio = np.sqrt(2.0 ** (1.0 / eta) - 1.0) / np.sqrt(0.5 ** (1.0 / (1.0 - eta)) - 1.0)
+    return 2.0 * np.asarray(r_eff_px, float) * ratio
+
+
+def size_distribution(ryon: pd.DataFrame | None) -> tuple[float, float, np.ndarray]:
+    """(median log10 r_eff/pc, robust scatter in dex, pool of eta values) of the sizes drawn
+    for sources Ryon et al. 2017 did not measure; without Ryon: (log10 2.5, 0.25, [1.5])."""
+    if ryon is None or not len(ryon):
+        return float(np.log10(2.5)), 0.25, np.array([1.5])
+    logs = np.log10(ryon["r_eff_pc"].to_numpy())
+    median = float(np.median(logs))
+    scatter = float(1.4826 * np.median(np.abs(logs - median)))
+    return median, scatter, ryon["eta"].dropna().to_numpy()
+
+
+def source_sizes(
+    ra: np.ndarray,
+    dec: np.ndarray,
+    ryon: pd.DataFrame | None,
+    pc_per_px: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """r_eff (pc, px), eta and pre-PSF FWHM for each source, and where the size came from.
+
+    Sources within 0.1" of a Ryon et al. 2017 cluster take its r_eff and eta; the others
+    draw log10 r_eff from a normal with Ryon's median and robust scatter (1.4826 MAD), and
+    eta from Ryon's measured values (without Ryon: median 2.5 pc, 0.25 dex, eta 1.5). Eta is
+    snapped to the nearest of :data:`ETA_GRID`, FWHM rounded to 0.25 px (0.25-10 px), and the
+    r_eff returned is that of the rendered (snapped) profile.
+    """
+    n = len(ra)
+    log_r = np.full(n, np.nan)
+    eta = np.full(n, np.nan)
+    origin = np.full(n, "lognormal", dtype=object)
+    if ryon is not None and len(ryon):
+        cat = SkyCoord(np.asarray(ra) * u.deg, np.asarray(dec) * u.deg)
+        ref = SkyCoord(ryon["ra"].to_numpy() * u.deg, ryon["dec"].to_numpy() * u.deg)
+        idx, sep, _ = ref.match_to_catalog_sky(cat)
+        hit = sep.arcsec <= RYON_MATCH_ARCSEC
+        log_r[idx[hit]] = np.log10(ryon["r_eff_pc"].to_numpy()[hit])
+        eta[idx[hit]] = ryon["eta"].to_numpy()[hit]
+        origin[idx[hit]] = "ryon2017"
+    median, scatter, eta_pool = size_distribution(ryon)
+    draw = np.isnan(log_r)
+    log_r[draw] = rng.normal(median, scatter, draw.sum())
+    no_eta = np.isnan(eta)
+    eta[no_eta] = rng.choice(eta_pool, no_eta.sum())
+    eta = ETA_GRID[np.argmin(np.abs(eta[:, None] - ETA_GRID[None, :]), axis=1)]
+    r_px = 10**log_r / pc_per_px
+    fwhm = np.round(fwhm_from_reff(r_px, eta) / FWHM_STEP_PX) * FWHM_STEP_PX
+    fwhm = np.maximum(fwhm, FWHM_STEP_PX)
+    fwhm = np.minimum(fwhm, 10.0)
+    r_px = moffat_reff_px(fwhm, eta)
+    return pd.DataFrame(
+        {"r_eff_px": r_px, "r_eff_pc": r_px * pc_per_px, "eta": eta, "fwhm_px": fwhm,
+         "size_origin": origin}
+    )  # fmt: skip
+
+
+# --- the plan: sources -> rendered components ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """What a synthetic field is made of besides the catalogue.
+
+    ``size_px``: side of the square image; ``centre``: its centre in the 1-based catalogue
+    frame (None: :func:`density_centre`); ``n_stars``: field stars (None: 300 per 4096^2);
+    ``star_mag_range`` (V, mag) and ``star_lf_slope`` (dN/dm ~ 10^(slope m)) the stars'
+    luminosity function; ``exptime_scale`` multiplies every exposure time; ``noiseless``
+    skips sky and noise (the images are then the pure e-/s model).
+    """
+
+    size_px: int = 4096
+    centre: tuple[float, float] | None = None
+    seed: int = 0
+    n_stars: int | None = None
+    star_mag_range: tuple[float, float] = (19.0, 26.5)
+    star_lf_slope: float = 0.3
+    exptime_scale: float = 1.0
+    oversample: int = 4
+    noiseless: bool = False
+
+
+@dataclass
+class SyntheticField:
+    """Images (band -> e-/s array, sky-subtracted), their WCS, band facts, PSFs, the truth
+    (one row per source) and the rendered components (one row each)."""
+
+    field_name: str
+    wcs: WCS
+    bands: list[BandSetup]
+    images: dict[str, np.ndarray]
+    psfs: dict[str, PSFModel]
+    truth: Table
+    settings: SynthSettings
+    origin: tuple[float, float]
+    components: Table = field(default_factory=Table)
+
+
+def _class_kinds(cls: np.ndarray, ci: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    n = cls.size
+    kinds = np.full(n, "compact", dtype=object)
+    kinds[cls == 2] = "elongated"
+    kinds[cls == 3] = "multi-peak"
+    four = np.flatnonzero(cls == 4)
+    kinds[four] = rng.choice(["point", "pair", "artefact"], four.size, p=CLASS4_MIX)
+    unclassified = ~np.isin(cls, (1, 2, 3, 4))
+    kinds[unclassified & (ci < STELLAR_CI_MAX)] = "point"
+    return kinds
+
+
+def _quantise_fwhm(fwhm: np.ndarray) -> np.ndarray:
+    return np.maximum(FWHM_STEP_PX, np.round(np.asarray(fwhm) / FWHM_STEP_PX) * FWHM_STEP_PX)
+
+
+def _components(kinds: np.ndarray, sizes: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per rendered component: source index, offset (px), flux fraction, shape.
+
+    Vectorised per kind (see :data:`KINDS`); offsets are then shifted so that the
+    flux-weighted centre of every source is its nominal position.
+    """
+    kinds = np.asarray(kinds, dtype=object)
+    fwhm_all = sizes["fwhm_px"].to_numpy(float)
+    eta_all = sizes["eta"].to_numpy(float)
+    parts: list[dict[str, np.ndarray]] = []
+
+    def add(src, dx, dy, frac, fwhm, eta, q=1.0, theta=0.0, psf=True) -> None:  # noqa: ANN001
+        n = np.size(src)
+        parts.append({k: np.broadcast_to(np.asarray(v, dtype=float if k != "psf" else bool), (n,))
+                      for k, v in (("src", src), ("dx", dx), ("dy", dy), ("frac", frac),
+                                   ("fwhm", fwhm), ("eta", eta), ("q", q), ("theta", theta),
+                                   ("psf", psf))})  # fmt: skip
+
+    idx = np.flatnonzero(kinds == "compact")
+    add(idx, 0.0, 0.0, 1.0, fwhm_all[idx], eta_all[idx])
+
+    idx = np.flatnonzero(kinds == "elongated")
+    q = np.round(rng.uniform(0.4, 0.7, idx.size), 1)
+    theta = rng.integers(0, 6, idx.size) * 30.0
+    sep = rng.uniform(1.0, 2.0, idx.size)
+    t = np.deg2rad(theta)
+    add(idx, 0.0, 0.0, 0.7, fwhm_all[idx], eta_all[idx], q, theta)
+    add(idx, sep * np.cos(t), sep * np.sin(t), 0.3, _quantise_fwhm(fwhm_all[idx] / 2), eta_all[idx])
+
+    idx = np.flatnonzero(kinds == "multi-peak")
+    n_knots = rng.integers(2, 5, idx.size)
+    owner = np.repeat(idx, n_knots)
+    shares = rng.gamma(3.0, 1.0, owner.size)  # Dirichlet(3, ..., 3) per source
+    shares /= np.bincount(np.repeat(np.arange(idx.size), n_knots), shares)[
+        np.repeat(np.arange(idx.size), n_knots)
+    ]
+    r, phi = rng.uniform(2.0, 5.0, owner.size), rng.uniform(0, 2 * np.pi, owner.size)
+    add(owner, r * np.cos(phi), r * np.sin(phi), shares, _quantise_fwhm(fwhm_all[owner] * 0.6),
+        eta_all[owner])  # fmt: skip
+
+    idx = np.flatnonzero(np.isin(kinds, ["point", "star"]))
+    add(idx, 0.0, 0.0, 1.0, 0.0, 3.0)
+
+    idx = np.flatnonzero(kinds == "pair")
+    sep, phi = rng.uniform(3.0, 4.0, idx.size), rng.uniform(0, 2 * np.pi, idx.size)
+    first = 1.0 / (1.0 + rng.uniform(0.5, 1.0, idx.size))
+    add(idx, 0.0, 0.0, first, 0.0, 3.0)
+    add(idx, sep * np.cos(phi), sep * np.sin(phi), 1.0 - first, 0.0, 3.0)
+
+    idx = np.flatnonzero(kinds == "artefact")
+    length = rng.integers(1, 5, idx.size)
+    phi = np.repeat(rng.uniform(0, np.pi, idx.size), length)
+    step = np.concatenate([np.arange(n) for n in length]) if idx.size else np.zeros(0)
+    add(np.repeat(idx, length), step * np.cos(phi), step * np.sin(phi),
+        1.0 / np.repeat(length, length), 0.0, 3.0, psf=False)  # fmt: skip
+
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown morphology kind(s) {sorted(unknown)}")
+    comp = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    comp["src"] = comp["src"].astype(np.int64)
+    comp = comp.sort_values("src", kind="stable").reset_index(drop=True)
+    w = comp["frac"].to_numpy()
+    for axis in ("dx", "dy"):
+        mean = (comp[axis] * w).groupby(comp["src"]).sum() / comp.groupby("src")["frac"].sum()
+        comp[axis] = comp[axis] - comp["src"].map(mean)
+    return comp
+
+
+def _field_stars(
+    n: int, size: int, catalogue: pd.DataFrame, settings: SynthSettings, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Field stars: uniform positions, V from dN/dm ~ 10^(slope m) within the magnitude range,
+    colours (m_band - V) of a random class-4 catalogue source (all sources if none)."""
+    lo, hi = settings.star_mag_range
+    a = settings.star_lf_slope * np.log(10)
+    uu = rng.uniform(0, 1, n)
+    v = np.log(np.exp(a * lo) + uu * (np.exp(a * hi) - np.exp(a * lo))) / a
+    pool = catalogue[(catalogue["class"] == 4) & catalogue["mag_v"].notna()]
+    if pool.empty:
+        pool = catalogue[catalogue["mag_v"].notna()]
+    pick = pool.iloc[rng.integers(0, len(pool), n)] if len(pool) else None
+    out = pd.DataFrame({"x_image": rng.uniform(-0.5, size - 0.5, n),
+                        "y_image": rng.uniform(-0.5, size - 0.5, n)})  # fmt: skip
+    for band in BANDS:
+        col = MAG_COLUMN[band]
+        colour = (pick[col] - pick["mag_v"]).to_numpy() if pick is not None else np.zeros(n)
+        out[col] = v + colour
+    return out
+
+
+def plan_field(
+    catalogue: pd.DataFrame,
+    *,
+    wcs: WCS,
+    origin: tuple[float, float],
+    size_px: int,
+    ryon: pd.DataFrame | None,
+    pc_per_px: float,
+    settings: SynthSettings,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sources inside the crop plus field stars (one row each) and their components.
+
+    ``catalogue``: columns source_id, x, y (1-based catalogue frame), ra, dec, mag_nuv ...
+    mag_i (Vega, NaN = not measured), class (1-4 or NaN), ci. Returns (sources, components).
+    """
+    x_img = catalogue["x"].to_numpy(float) - 1.0 - origin[0]
+    y_img = catalogue["y"].to_numpy(float) - 1.0 - origin[1]
+    inside = (x_img >= -0.5) & (x_img < size_px - 0.5) & (y_img >= -0.5) & (y_img < size_px - 0.5)
+    src = catalogue.loc[inside].reset_index(drop=True).copy()
+    src["x_image"], src["y_image"] = x_img[inside], y_img[inside]
+    src["x_catalogue"], src["y_catalogue"] = src["x"], src["y"]
+    src["is_field_star"] = False
+    cls = src["class"].to_numpy(float)
+    ci = src["ci"].to_numpy(float)
+    src["kind"] = _class_kinds(np.nan_to_num(cls, nan=0).astype(int), ci, rng)
+    n_stars = settings.n_stars
+    if n_stars is None:
+        n_stars = int(round(300 * (size_px / 4096) ** 2))
+    stars = _field_stars(n_stars, size_px, catalogue, settings, rng)
+    sky = wcs.pixel_to_world_values(stars["x_image"] + origin[0], stars["y_image"] + origin[1])
+    stars["ra"], stars["dec"] = sky
+    stars["x_catalogue"] = stars["x_image"] + origin[0] + 1.0
+    stars["y_catalogue"] = stars["y_image"] + origin[1] + 1.0
+    first = int(catalogue["source_id"].max()) + 1 if len(catalogue) else 1
+    stars["source_id"] = np.arange(first, first + n_stars)
+    stars["kind"] = "star"
+    stars["is_field_star"] = True
+    stars["class"] = np.nan
+    cols = ["source_id", "ra", "dec", "x_catalogue", "y_catalogue", "x_image", "y_image",
+            "class", "kind", "is_field_star", *MAG_COLUMN.values()]  # fmt: skip
+    sources = pd.concat([src[cols], stars[cols]], ignore_index=True)
+    sizes = source_sizes(sources["ra"].to_numpy(), sources["dec"].to_numpy(), ryon, pc_per_px, rng)
+    point_like = sources["kind"].isin(["point", "pair", "artefact", "star"]).to_numpy()
+    sizes.loc[point_like, ["r_eff_px", "r_eff_pc", "eta", "fwhm_px"]] = [0.0, 0.0, np.nan, 0.0]
+    sizes.loc[point_like, "size_origin"] = "none"
+    sources = pd.concat([sources, sizes], axis=1)
+    comps = _components(sources["kind"].to_numpy(), sizes.fillna({"eta": 3.0}), rng)
+    return sources, comps
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _band_fluxes(sources: pd.DataFrame, band: BandSetup) -> np.ndarray:
+    """True total flux (e-/s) in a band; 0 where the catalogue has no magnitude (absent)."""
+    mag = sources[MAG_COLUMN[band.band]].to_numpy(float)
+    flux = np.where(np.isfinite(mag), 10 ** (-0.4 * (mag - band.zp_vega)), 0.0)
+    if band.band != "V":  # artefacts (cosmic rays, hot pixels) exist in one exposure: V
+        flux[sources["kind"].to_numpy() == "artefact"] = 0.0
+    return flux
+
+
+def _render_components(
+    image: np.ndarray,
+    comps: pd.DataFrame,
+    x_centre: np.ndarray,
+    y_centre: np.ndarray,
+    flux: np.ndarray,
+    psf: PSFModel,
+    oversample: int,
+    psf_x: np.ndarray,
+    psf_y: np.ndarray,
+) -> None:
+    """Add every component with flux > 0 to ``image``.
+
+    ``x_centre``, ``y_centre``, ``flux`` are indexed by the components' source; ``psf_x``,
+    ``psf_y`` (one per component) are the detector positions at which the PSF is taken.
+    """
+    src = comps["src"].to_numpy()
+    f = flux[src] * comps["frac"].to_numpy()
+    x = x_centre[src] + comps["dx"].to_numpy()
+    y = y_centre[src] + comps["dy"].to_numpy()
+    use_psf = comps["psf"].to_numpy(bool)
+    sel = (f > 0) & use_psf
+    add_profiles(
+        image, x[sel], y[sel], f[sel], comps["fwhm"].to_numpy()[sel], comps["eta"].to_numpy()[sel],
+        psf=psf, oversample=oversample, axis_ratio=comps["q"].to_numpy()[sel],
+        theta_deg=comps["theta"].to_numpy()[sel], psf_x=psf_x[sel], psf_y=psf_y[sel],
+    )  # fmt: skip
+    sharp = (f > 0) & ~use_psf  # artefacts: straight into the nearest pixel
+    ix, iy = np.floor(x[sharp] + 0.5).astype(int), np.floor(y[sharp] + 0.5).astype(int)
+    ok = (ix >= 0) & (ix < image.shape[1]) & (iy >= 0) & (iy < image.shape[0])
+    np.add.at(image, (iy[ok], ix[ok]), f[sharp][ok])
+
+
+def _detector_positions(
+    sources: pd.DataFrame, comps: pd.DataFrame, origin: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's position in the 0-based catalogue frame (= detector position for
+    position-dependent PSFs)."""
+    src = comps["src"].to_numpy()
+    x = sources["x_image"].to_numpy()[src] + comps["dx"].to_numpy() + origin[0]
+    y = sources["y_image"].to_numpy()[src] + comps["dy"].to_numpy() + origin[1]
+    return x, y
+
+
+def add_noise(
+    image: np.ndarray, band: BandSetup, exptime_scale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Noisy, sky-subtracted image in e-/s from a noiseless one in e-/s.
+
+    electrons = Poisson((image + sky) t) + Normal(0, RN sqrt(n_exp)); result electrons/t - sky.
+    Expected noise of an empty pixel: sqrt(sky t + n_exp RN^2) / t (e-/s).
+    """
+    t = band.exptime_s * exptime_scale
+    expected = np.clip(image + band.sky_e_s, 0.0, None) * t
+    electrons = rng.poisson(expected).astype(np.float64)
+    electrons += rng.normal(0.0, band.read_noise_e * np.sqrt(band.n_exposures), image.shape)
+    return electrons / t - band.sky_e_s
+
+
+def empty_pixel_sigma(band: BandSetup, exptime_scale: float = 1.0) -> float:
+    """Expected standard deviation (e-/s) of a source-free pixel (sky Poisson + read noise)."""
+    t = band.exptime_s * exptime_scale
+    return float(np.sqrt(band.sky_e_s * t + band.n_exposures * band.read_noise_e**2) / t)
+
+
+def _isolated_aperture_fluxes(
+    sources: pd.DataFrame,
+    comps: pd.DataFrame,
+    flux: np.ndarray,
+    psf: PSFModel,
+    oversample: int,
+    origin: tuple[float, float],
+) -> np.ndarray:
+    """Flux (e-/s) in r = 1, 3, 4 px around each source, each rendered alone without noise.
+
+    Sources are laid out on a grid of cells (no light shared), keeping each one's sub-pixel
+    phase, and measured with one photutils call per block of 1024 sources.
+    """
+    n = len(sources)
+    out = np.full((n, len(TRUTH_RADII_PX)), np.nan)
+    has = np.flatnonzero(flux > 0)
+    if has.size == 0:
+        return out
+    reach = np.hypot(comps["dx"], comps["dy"]).max() if len(comps) else 0.0
+    fwhm_max = comps["fwhm"].max() if len(comps) else 0.0
+    radius = int(max(12, np.ceil(4 * fwhm_max)))
+    cell = int(2 * (radius + np.ceil(reach)) + 3)
+    per_side = 32
+    x_img, y_img = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
+    frac_x, frac_y = x_img - np.floor(x_img + 0.5), y_img - np.floor(y_img + 0.5)
+    for start in range(0, has.size, per_side**2):
+        block = has[start : start + per_side**2]
+        slot = np.arange(block.size)
+        cx = (slot % per_side) * cell + cell // 2 + frac_x[block]
+        cy = (slot // per_side) * cell + cell // 2 + frac_y[block]
+        x_all, y_all = np.full(n, -1e9), np.full(n, -1e9)
+        x_all[block], y_all[block] = cx, cy
+        f_block = np.zeros(n)
+        f_block[block] = flux[block]
+        rows = int(np.ceil(block.size / per_side))
+        mosaic = np.zeros((rows * cell, min(block.size, per_side) * cell))
+        mine = comps[comps["src"].isin(block)]
+        # the PSF of each source's real position, not of its mosaic cell
+        real_x, real_y = _detector_positions(sources, mine, origin)
+        _render_components(mosaic, mine, x_all, y_all, f_block, psf, oversample, real_x, real_y)
+        apertures = [CircularAperture(np.column_stack([cx, cy]), r=r) for r in TRUTH_RADII_PX]
+        table = aperture_photometry(mosaic, apertures, method="exact")
+        for k in range(len(TRUTH_RADII_PX)):
+            out[block, k] = np.asarray(table[f"aperture_sum_{k}"])
+    return out
+
+
+def render_field(
+    catalogue: pd.DataFrame,
+    bands: Sequence[BandSetup],
+    *,
+    field_name: str,
+    distance_mpc: float,
+    pixel_scale_arcsec: float | None = None,
+    ryon: pd.DataFrame | None = None,
+    settings: SynthSettings = SynthSettings(),
+    psf_data: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyntheticField:
+    """Render the synthetic field of one catalogue (see the module docstring).
+
+    ``catalogue`` columns: source_id, x, y (1-based), ra, dec (deg), mag_nuv ... mag_i (Vega;
+    NaN: not measured, the source is absent in that band), class (1-4, NaN unclassified), ci.
+    ``distance_mpc`` converts parsecs to pixels at ``pixel_scale_arcsec`` (default: the scale
+    of the WCS fitted to the catalogue). Deterministic in ``settings.seed``.
+    """
+    if not distance_mpc or not np.isfinite(distance_mpc) or distance_mpc <= 0:
+        raise ValueError(f"distance_mpc must be positive, got {distance_mpc}")
+    if catalogue.empty:
+        raise ValueError(f"catalogue of field {field_name} is empty")
+    required = ["source_id", "x", "y", "ra", "dec", *(MAG_COLUMN[b.band] for b in bands)]
+    missing = [c for c in required if c not in catalogue.columns]
+    if missing:
+        raise ValueError(f"catalogue of field {field_name} lacks column(s) {', '.join(missing)}")
+    catalogue = catalogue.copy()
+    for optional in ("class", "ci"):
+        if optional not in catalogue.columns:
+            catalogue[optional] = np.nan
+    say = progress or (lambda message: None)
+    size = int(settings.size_px)
+    seeds = np.random.SeedSequence(settings.seed).spawn(1 + len(bands))
+    plan_rng = np.random.default_rng(seeds[0])
+    wcs_full = fit_catalogue_wcs(
+        catalogue["x"].to_numpy(float), catalogue["y"].to_numpy(float),
+        catalogue["ra"].to_numpy(float), catalogue["dec"].to_numpy(float),
+    )  # fmt: skip
+    if pixel_scale_arcsec is None:  # the catalogue frame's own scale, to 0.01 mas
+        scales = proj_plane_pixel_scales(wcs_full) * 3600.0
+        pixel_scale_arcsec = round(float(np.mean(scales)), 5)
+    centre = settings.centre or density_centre(catalogue["x"], catalogue["y"], size)
+    origin = (
+        float(np.round(centre[0] - 1.0 - size / 2)),
+        float(np.round(centre[1] - 1.0 - size / 2)),
+    )
+    settings = replace(settings, centre=(float(centre[0]), float(centre[1])))
+    wcs = crop_wcs(wcs_full, *origin)
+    pc_per_px = distance_mpc * 1e6 * np.deg2rad(pixel_scale_arcsec / 3600.0)
+    sources, comps = plan_field(
+        catalogue, wcs=wcs_full, origin=origin, size_px=size, ryon=ryon, pc_per_px=pc_per_px,
+        settings=settings, rng=plan_rng,
+    )  # fmt: skip
+    x_img, y_img = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
+    psf_xy = _detector_positions(sources, comps, origin)
+    images: dict[str, np.ndarray] = {}
+    psfs: dict[str, PSFModel] = {}
+    fluxes: dict[str, np.ndarray] = {}
+    aper = None
+    for k, band in enumerate(bands):
+        say(
+            f"{band.band} ({band.filter_name}, {band.instrument}): rendering {len(sources)} sources"
+        )
+        psf = load_psf(band.filter_name, band.instrument, data=psf_data,
+                       pixel_scale_arcsec=pixel_scale_arcsec)  # fmt: skip
+        psfs[band.band] = psf
+        flux = _band_fluxes(sources, band)
+        fluxes[band.band] = flux
+        image = np.zeros((size, size))
+        _render_components(image, comps, x_img, y_img, flux, psf, settings.oversample, *psf_xy)
+        if not settings.noiseless:
+            image = add_noise(
+                image, band, settings.exptime_scale, np.random.default_rng(seeds[1 + k])
+            )
+        images[band.band] = image.astype(np.float32)
+        if band.band == "V":
+            say("V: isolated noiseless renders for the truth apertures")
+            aper = _isolated_aperture_fluxes(sources, comps, flux, psf, settings.oversample, origin)
+    truth = _truth_table(sources, bands, fluxes, aper, wcs)
+    log_median, log_scatter, _ = size_distribution(ryon)
+    truth.meta.update(
+        {
+            "field": field_name, "seed": int(settings.seed), "size_px": size,
+            "crop_origin_px": list(origin), "centre_catalogue_px": list(settings.centre),
+            "distance_mpc": float(distance_mpc), "pixel_scale_arcsec": pixel_scale_arcsec,
+            "pc_per_px": float(pc_per_px), "exptime_scale": float(settings.exptime_scale),
+            "x_image": "0-based pixel centre of the image (pixel i covers [i-0.5, i+0.5])",
+            "x_catalogue": "1-based catalogue frame; x_image = x_catalogue - 1 - crop origin",
+            "noiseless": bool(settings.noiseless),
+            "sky_e_per_s_pix": {b.filter_name: b.sky_e_s for b in bands},
+            "psf": {b.filter_name: psfs[b.band].description for b in bands},
+            "size_lognormal": {"median_pc": float(10**log_median), "sigma_dex": log_scatter},
+        }
+    )  # fmt: skip
+    parts = Table()
+    src = comps["src"].to_numpy()
+    parts["id"] = truth["id"][src]
+    parts["x_image"] = (x_img[src] + comps["dx"].to_numpy()) * u.pix
+    parts["y_image"] = (y_img[src] + comps["dy"].to_numpy()) * u.pix
+    parts["flux_fraction"] = comps["frac"].to_numpy(float)
+    parts["fwhm_px"] = comps["fwhm"].to_numpy(float) * u.pix
+    parts["eta"] = comps["eta"].to_numpy(float)
+    parts["axis_ratio"] = comps["q"].to_numpy(float)
+    parts["theta_deg"] = comps["theta"].to_numpy(float) * u.deg
+    parts["psf_convolved"] = comps["psf"].to_numpy(bool)
+    parts.meta["description"] = "rendered components of each truth source (0-based image px)"
+    return SyntheticField(
+        field_name, wcs, list(bands), images, psfs, truth, settings, origin, parts
+    )
+
+
+def _truth_table(
+    sources: pd.DataFrame,
+    bands: Sequence[BandSetup],
+    fluxes: dict[str, np.ndarray],
+    aper: np.ndarray | None,
+    wcs: WCS,
+) -> Table:
+    t = Table()
+    t["id"] = sources["source_id"].to_numpy(np.int64)
+    t["ra"] = sources["ra"].to_numpy(float) * u.deg
+    t["dec"] = sources["dec"].to_numpy(float) * u.deg
+    for c in ("x_catalogue", "y_catalogue", "x_image", "y_image"):
+        t[c] = sources[c].to_numpy(float) * u.pix
+    ra_wcs, dec_wcs = wcs.pixel_to_world_values(t["x_image"].value, t["y_image"].value)
+    t["ra_wcs"] = ra_wcs * u.deg  # the image WCS at the rendered centre (RA/Dec of the
+    t["dec_wcs"] = dec_wcs * u.deg  # catalogue are rounded to 1e-5 deg, ~0.9 px)
+    cls = sources["class"].to_numpy(float)
+    t["class"] = np.ma.masked_array(np.nan_to_num(cls, nan=0).astype(np.int16), mask=np.isnan(cls))
+    t["kind"] = sources["kind"].to_numpy(str)
+    t["fwhm_px"] = sources["fwhm_px"].to_numpy(float) * u.pix
+    t["eta"] = sources["eta"].to_numpy(float)
+    t["r_eff_px"] = sources["r_eff_px"].to_numpy(float) * u.pix
+    t["r_eff_pc"] = sources["r_eff_pc"].to_numpy(float) * u.pc
+    t["size_origin"] = sources["size_origin"].to_numpy(str)
+    for band in bands:
+        flux = fluxes[band.band]
+        mag = np.where(flux > 0, band.zp_vega - 2.5 * np.log10(np.where(flux > 0, flux, 1)), np.nan)
+        t[f"mag_{band.band.lower()}"] = mag * u.mag
+        t[f"flux_{band.band.lower()}"] = flux * u.electron / u.s
+    if aper is not None:
+        for k, r in enumerate(TRUTH_RADII_PX):
+            t[f"flux_v_r{int(r)}"] = aper[:, k] * u.electron / u.s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t["ci_v"] = -2.5 * np.log10(aper[:, 0] / aper[:, 1]) * u.mag
+    t["is_field_star"] = sources["is_field_star"].to_numpy(bool)
+    return t
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def synth_file_name(field_name: str, band: BandSetup) -> str:
+    """MAST-like name: ``hlsp_clustercat-synth_hst_wfc3-uvis_ngc628c_f275w_drc.fits``."""
+    inst = band.instrument.lower().replace("/", "-")
+    return (
+        f"hlsp_clustercat-synth_hst_{inst}_{field_name.lower()}_{band.filter_name.lower()}_drc.fits"
+    )
+
+
+def write_synthetic_field(
+    synth: SyntheticField, out_dir: Path | str, *, source: str = ""
+) -> list[Path]:
+    """Five FITS images (processing.images.write_hst_fits), ``truth_<field>.ecsv`` (one row
+    per source) and ``truth_<field>_components.ecsv`` (one row per rendered component).
+
+    Headers carry the real PHOTFLAM/PHOTPLAM/EXPTIME (times ``exptime_scale``) and camera,
+    the PSF (PSFMODEL, PSFNOTE, PSFAPPRX), seed, sky, read noise and the source catalogue.
+    Same field and settings -> same bytes.
+    """
+    from clustercat.processing.images import write_hst_fits
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for band in synth.bands:
+        psf = synth.psfs[band.band]
+        extra = {
+            "PSFMODEL": (psf.short_name, "PSF used to render sources"),
+            "PSFNOTE": (psf.description, "how the PSF was built"),
+            "PSFAPPRX": (bool(psf.is_approximation), "PSF is an approximation"),
+            "SYNSEED": (int(synth.settings.seed), "random seed of the synthetic field"),
+            "SYNSKY": (band.sky_e_s, "sky level added before noise (e-/s/pix)"),
+            "MDRIZSKY": (band.sky_e_s, "sky subtracted (e-/s/pix)"),
+            "SYNRDNS": (band.read_noise_e, "read noise per exposure (e-)"),
+            "SYNNEXP": (band.n_exposures, "exposures (read noise draws)"),
+            "SYNEXPSC": (float(synth.settings.exptime_scale), "exposure time scale factor"),
+            "SYNCAT": (source or synth.field_name, "catalogue the field was rendered from"),
+        }
+        path = out / synth_file_name(synth.field_name, band)
+        write_hst_fits(
+            path, synth.images[band.band], synth.wcs, filter_name=band.filter_name,
+            instrument=band.instrument, photflam=band.photflam, photplam=band.photplam,
+            exptime_s=band.exptime_s * synth.settings.exptime_scale, extra_header=extra,
+        )  # fmt: skip
+        written.append(path)
+    truth_path = out / f"truth_{synth.field_name.lower()}.ecsv"
+    synth.truth.write(truth_path, format="ascii.ecsv", overwrite=True)
+    parts_path = out / f"truth_{synth.field_name.lower()}_components.ecsv"
+    synth.components.write(parts_path, format="ascii.ecsv", overwrite=True)
+    written += [truth_path, parts_path]
+    return written
+
+
+def file_digests(paths: Sequence[Path]) -> dict[str, str]:
+    """sha256 of each file, by name (for reproducibility checks)."""
+    return {p.name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}

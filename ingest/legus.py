@@ -38,6 +38,8 @@ from clustercat.ingest.contract import (
     BANDS,
     CI_INVALID_THRESHOLD,
     CLASSIFICATION_COLUMNS,
+    MAG_ERR_MAX,
+    MAG_RANGE,
     MORPHOLOGY_COLUMNS,
     PHOTOMETRY_COLUMNS,
     REPORT_KEYS,
@@ -309,7 +311,9 @@ def read_legus_csv(
             path, part, lay.ncols, sep=",", column_offset=1, column_names=_column_names(lay)
         )
         meta = _meta_from_entry(entry)
-        tables = _tables(path, values, part.index.to_numpy(np.int64), lay, meta, "legus_csv")
+        tables = _tables(
+            path, values, part.index.to_numpy(np.int64), lay, meta, "legus_csv", column_offset=1
+        )
         mark = marker.where(marker != "").astype("string").to_numpy()
         tables.sources["csv_marker"] = pd.array(mark, dtype="string")
         tables.report["csv_marked_rows"] = int(pd.notna(mark).sum())
@@ -442,6 +446,24 @@ def _int16(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(data, mask=~valid)
 
 
+def _refuse_first(
+    path: Path,
+    lines: np.ndarray,
+    bad: np.ndarray,
+    values: np.ndarray,
+    columns: Sequence[int],
+    names: Sequence[str],
+    why: str,
+) -> None:
+    """Raise for the first bad cell (by line, then column) of an (n, k) block of columns."""
+    if not bad.any():
+        return
+    row, k = np.argwhere(bad)[0]
+    raise CatalogueFormatError(
+        path, int(lines[row]), int(columns[k]), f"{names[k]} = {float(values[row, k]):g}: {why}"
+    )
+
+
 def _require_integers(
     path: Path, values: np.ndarray, lines: np.ndarray, column: int, what: str
 ) -> None:
@@ -460,6 +482,7 @@ def _tables(
     lay: Layout,
     meta: _Meta,
     reader: str,
+    column_offset: int = 0,
 ) -> CatalogueTables:
     n = len(values)
     report: dict[str, int] = dict.fromkeys(REPORT_KEYS, 0)
@@ -494,7 +517,7 @@ def _tables(
         if bad.size:
             i = bad[0]
             raise CatalogueFormatError(
-                path, int(lines[i]), lay.col(k),
+                path, int(lines[i]), lay.col(k) + column_offset,
                 f"{label} {float(arr[i]):g} deg outside [{lo:g}, {hi:g}{')' if k == 4 else ']'}",
             )  # fmt: skip
     nan = np.full(n, np.nan)
@@ -523,6 +546,19 @@ def _tables(
         report[key] += int(hit_m.sum() + hit_e.sum())
         flags |= np.where(hit_m.any(axis=1), int(_STATUS_FLAG[label]), 0)
     measured = status == "measured"
+    mag_cols = [lay.col(6 + 2 * b) + column_offset for b in range(5)]
+    err_cols = [lay.col(7 + 2 * b) + column_offset for b in range(5)]
+    _refuse_first(
+        path, lines, measured & ((mags <= MAG_RANGE[0]) | (mags >= MAG_RANGE[1])), mags,
+        mag_cols, [_STD_NAMES[6 + 2 * b] for b in range(5)],
+        f"outside the plausible Vega magnitudes ({MAG_RANGE[0]:g}, {MAG_RANGE[1]:g}) and not "
+        "a sentinel (66.666, 99.999, 44.444, -9999)",
+    )  # fmt: skip
+    _refuse_first(
+        path, lines, ~err_bad & ((errs < 0) | (errs > MAG_ERR_MAX)), errs,
+        err_cols, [_STD_NAMES[7 + 2 * b] for b in range(5)],
+        f"a magnitude error must be between 0 and {MAG_ERR_MAX:g} mag (or a sentinel)",
+    )  # fmt: skip
     err_only = measured & err_bad
     flags |= np.where(err_only.any(axis=1), int(SourceFlag.PHOT_ERR_UNDEFINED), 0)
     photometry = pd.DataFrame(
@@ -534,7 +570,7 @@ def _tables(
             "mag_err": np.where(measured & ~err_bad, errs, np.nan).ravel(),
             "status": status.ravel(),
             "aperture_px": np.nan,  # total, aperture-corrected magnitudes
-            "mw_ext_corrected": True,  # "mwext" in the file name
+            "mw_ext_corrected": True,  # readme: "Galactic ext from NED ... is included"
         }
     )
 
@@ -552,6 +588,13 @@ def _tables(
     )
 
     # --- SED -------------------------------------------------------------------------------
+    sed_k = (17, 18, 19, 20, 21, 22)  # age, age_max, age_min, mass, mass_max, mass_min
+    sed_values = np.column_stack([std(k) for k in sed_k])
+    _refuse_first(
+        path, lines, sed_values < 0, sed_values,
+        [lay.col(k) + column_offset for k in sed_k], [_STD_NAMES[k] for k in sed_k],
+        "ages (yr) and masses (Msun) cannot be negative (0 means not fitted)",
+    )  # fmt: skip
     sed, sed_flags = _sed(std, ids, report)
     flags |= sed_flags
 

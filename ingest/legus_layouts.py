@@ -89,7 +89,8 @@ METHODS: dict[str, ClassificationMethodSpec] = {
     )
 }
 
-#: The SED method of every ``padagb-mwext-avgapcor`` catalogue.
+#: The SED method of every ``padagb-mwext-avgapcor`` catalogue, as the NGC 628 readme
+#: (data/ngc628/LEGUS_description.txt) states it; tests/test_provenance.py parses the readme.
 SED_METHOD = SedMethodSpec(
     name="LEGUS padagb-mwext-avgapcor",
     code="LEGUS deterministic chi2 SED fit (Adamo et al. 2010 MNRAS 407, 870; errors 2012)",
@@ -98,10 +99,13 @@ SED_METHOD = SedMethodSpec(
     imf="Kroupa",
     metallicity=None,
     extinction_law="starburst (Calzetti et al. 2000)",
-    description="Fit to the average-aperture-corrected, Milky-Way-extinction-corrected magnitudes "
-    "of sources with Nflt >= 4 (>= 3 in the extended files); age, mass, E(B-V) with 68 % bounds. "
-    "Metallicity Z = 0.02 for NGC 628 (its readme); the value used for other galaxies is not "
-    "stated in the .tab files.",
+    description="Fit to the average-aperture-corrected magnitudes, corrected for Galactic "
+    "foreground extinction from NED, of sources with Nflt >= 4 (>= 3 in the extended files); "
+    "age, mass, E(B-V) with 68 % bounds. The readme: 'Starburst extinction law applied to "
+    "derive cluster properties' (the internal reddening of the fit); 'mwext' in the file name "
+    "is the Milky-Way foreground correction of the photometry ('Galactic ext from NED ... is "
+    "included'), not the law of the fit. Metallicity Z = 0.02 for NGC 628 (its readme); the "
+    "value used for other galaxies is not stated in the .tab files.",
 )
 
 
@@ -306,6 +310,16 @@ class LegusFile:
 _FILTERS_CONFIRMED: tuple[str, ...] = ("ngc628-c", "ngc628-e", "ngc4449")
 
 
+# Targets whose V and I cameras are stated by a readme or by the headers of the real images:
+# NGC 628-c by its readme (data/ngc628/LEGUS_description.txt, columns 12-15: "final total mag
+# in ACS/F555W", "... ACS/F814W"; test_provenance.py parses it), NGC 628-e by the drizzled
+# images' headers (data/phangs-metadata/header_info_ngc628e_prime.txt: F555W UVIS, F814W WFC).
+_CAMERAS_CONFIRMED: dict[str, tuple[str, str, str]] = {
+    "ngc628-c": ("ACS/WFC", "ACS/WFC", "the NGC 628 readme (LEGUS_description.txt)"),
+    "ngc628-e": ("WFC3/UVIS", "ACS/WFC", "phangs-metadata/header_info_ngc628e_prime.txt"),
+}
+
+
 def optics_for(target: str, token: str) -> tuple[dict, dict, dict, dict, tuple[str, ...]]:
     """Filters, instruments and their confidences for one target (LAYOUTS.md §2.3)."""
     b, v, conf = next((b, v, c) for b, v, c, ts in _BV_GROUPS if target in ts)
@@ -341,6 +355,11 @@ def optics_for(target: str, token: str) -> tuple[dict, dict, dict, dict, tuple[s
         inst |= {"V": acs, "I": acs}
         iconf |= {"V": "low", "I": "low"}
         notes.append("B/V filters and V/I camera unknown (LAYOUTS.md §2.3); best guess")
+    if target in _CAMERAS_CONFIRMED:
+        v_camera, i_camera, evidence = _CAMERAS_CONFIRMED[target]
+        inst |= {"V": v_camera, "I": i_camera}
+        iconf |= {"V": "high", "I": "high"}
+        notes.append(f"V/I camera confirmed by {evidence}")
     return filters, fconf, inst, iconf, tuple(notes)
 
 

@@ -29,6 +29,8 @@ from clustercat.ingest.contract import (
     BANDS,
     CI_INVALID_THRESHOLD,
     CLASSIFICATION_COLUMNS,
+    MAG_ERR_MAX,
+    MAG_RANGE,
     MORPHOLOGY_COLUMNS,
     PHOTOMETRY_COLUMNS,
     REPORT_KEYS,
@@ -150,6 +152,7 @@ def read_mrt(
             "flags": np.zeros(len(ids), dtype=np.int64),
         }
     )
+    _check_values(path, table, line_no)
     parts = kind.build(table, sources, ids, report)
     sed_methods: list[SedMethodSpec] = parts.get("sed_methods", [])
     methods: list[ClassificationMethodSpec] = parts.get("methods", [])
@@ -177,6 +180,33 @@ def read_mrt(
         sed_methods=sed_methods,
         notes=[f"MRT table kind: {kind.name}"],
     )
+
+
+def _check_values(path: Path, table: Table, line_no: np.ndarray) -> None:
+    """Refuse impossible values by the unit of their column, naming line and label.
+
+    Magnitudes (``<filter>mag``) outside :data:`MAG_RANGE`, magnitude errors (``e_...mag``)
+    outside [0, :data:`MAG_ERR_MAX`], negative masses (solMass) and log ages (dex(yr))
+    outside [4, 11] other than the -999 null of Chandar et al. 2016 (their note 2).
+    """
+    for label in table.colnames:
+        unit = str(table[label].unit)
+        if unit not in ("mag", "solMass", "dex(yr)") or label in ("CI",) or "E(B-V)" in label:
+            continue
+        v = _column(table, label)
+        fin = np.isfinite(v)
+        if unit == "mag" and label.startswith("e_"):
+            bad, why = fin & ((v < 0) | (v > MAG_ERR_MAX)), f"error outside [0, {MAG_ERR_MAX:g}]"
+        elif unit == "mag":
+            lo, hi = MAG_RANGE
+            bad, why = fin & ((v <= lo) | (v >= hi)), f"magnitude outside ({lo:g}, {hi:g})"
+        elif unit == "solMass":
+            bad, why = fin & (v < 0), "a mass cannot be negative"
+        else:
+            bad, why = fin & (v != NULL_999) & ((v < 4) | (v > 11)), "log age outside [4, 11]"
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CatalogueFormatError(path, int(line_no[i]), label, f"{float(v[i]):g}: {why}")
 
 
 def _first_data_line(lines: pd.Series) -> int:

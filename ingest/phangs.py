@@ -42,6 +42,8 @@ from clustercat.ingest.contract import (
     BANDS,
     CI_INVALID_THRESHOLD,
     CLASSIFICATION_COLUMNS,
+    MAG_ERR_MAX,
+    MAG_RANGE,
     MORPHOLOGY_COLUMNS,
     PHOTOMETRY_COLUMNS,
     REPORT_KEYS,
@@ -204,6 +206,17 @@ def read_phangs_fits(
         status = np.where(no_cov, "no_coverage", np.where(not_det, "not_detected", "measured"))
         measured = status == "measured"
         err_bad = ~np.isfinite(err) | (err == NO_COVERAGE)
+        _refuse_first_row(
+            path, measured & ((mag <= MAG_RANGE[0]) | (mag >= MAG_RANGE[1])), mag,
+            f"PHANGS_{f}_VEGA",
+            f"outside the plausible Vega magnitudes ({MAG_RANGE[0]:g}, {MAG_RANGE[1]:g}), "
+            "not NaN (non-detection) or -9999 (no coverage)",
+        )  # fmt: skip
+        _refuse_first_row(
+            path, ~err_bad & ((err < 0) | (err > MAG_ERR_MAX)), err,
+            f"PHANGS_{f}_VEGA_ERR",
+            f"a magnitude error must be between 0 and {MAG_ERR_MAX:g} mag (or -9999)",
+        )  # fmt: skip
         report["sentinel_9999"] += int(no_cov.sum() + (err == NO_COVERAGE).sum())
         report["sentinel_9999"] += int((flux == NO_COVERAGE).sum() + (ferr == NO_COVERAGE).sum())
         # The schema keeps fluxes only for measured bands ("unmeasured_is_null").
@@ -276,7 +289,7 @@ def read_phangs_fits(
     sed_method = None
     if "PHANGS_SED_AGE" in cols:
         sed_method = SED_METHOD
-        sed, sed_flags = _sed(table, cols, num, ids, report)
+        sed, sed_flags = _sed(path, table, cols, num, ids, report)
         flags |= sed_flags
 
     sources["flags"] = flags
@@ -438,7 +451,17 @@ def _classes(
     return np.where(valid, major, np.nan), np.where(valid, minor, np.nan), flags
 
 
+def _refuse_first_row(
+    path: Path, bad: np.ndarray, values: np.ndarray, column: str, why: str
+) -> None:
+    """Raise for the first bad value of one FITS column (1-based table row)."""
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CatalogueFormatError(path, i + 1, column, f"{float(values[i]):g}: {why}")
+
+
 def _sed(
+    path: Path,
     table: Table,
     cols: dict[str, str],
     num: Callable[[str], np.ndarray],
@@ -452,6 +475,11 @@ def _sed(
     chi2 = _optional(table, cols, num, ["PHANGS_REDUCED_MINCHISQ"], n)
     for arr in (age, mass, av, chi2):
         report["sentinel_9999"] += int((arr == NO_COVERAGE).sum())
+    for arr, name in ((age, "PHANGS_SED_AGE"), (mass, "PHANGS_SED_MASS")):
+        _refuse_first_row(
+            path, (arr < 0) & (arr != NO_COVERAGE), arr, name,
+            "ages (Myr) and masses (Msun) cannot be negative",
+        )  # fmt: skip
     fitted = np.isfinite(age) & (age > 0)
     report["sed_unfitted"] = int((~fitted).sum())
     flags = np.where(fitted, 0, int(SourceFlag.SED_UNFITTED)).astype(np.int64)

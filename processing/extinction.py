@@ -1,8 +1,11 @@
 """Effective broad-band extinction for the Cardelli, Clayton & Mathis (1989) law (R_V = 3.1).
 
-Pure science, no database. The SED fits of LEGUS ("mwext": a Milky-Way extinction law for the
-clusters' own reddening, Adamo et al. 2017) and of the CNN-training simulations (Cardelli law,
-R_V = 3.1; Bialopetravičius et al., extract §2.4) redden simple stellar populations with CCM89.
+Pure science, no database. The CNN-training simulations (Cardelli law, R_V = 3.1;
+Bialopetravičius et al., extract §2.4) and our own SED refits redden simple stellar
+populations with CCM89. LEGUS's published fits did not: its readme says "Starburst extinction
+law applied to derive cluster properties" (Calzetti et al. 2000; "mwext" in the file names is
+the Galactic foreground correction of the photometry, data/ngc628/LEGUS_description.txt,
+tests/test_provenance.py), which is one reason our refits and LEGUS's ages differ.
 
 Approach
 --------

@@ -83,8 +83,18 @@ def cone_cmd(
     "--where",
     default=None,
     metavar="SQL_CONDITION",
-    help="Condition on the view's columns, e.g. \"galaxy = 'NGC 628' AND mag_v < 22\" "
-    "(no ';', run read-only).",
+    help="Condition on the view's columns, e.g. \"galaxy = 'NGC 628' AND mag_v < 22\": "
+    "columns, literals, comparisons, AND/OR/NOT, + - * / %, LIKE, IN, BETWEEN, IS NULL, "
+    "abs/lower/upper/length/coalesce; nothing else (docs/sql.md).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.001),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Statement timeout of the export query.",
 )
 @click.option(
     "--view",
@@ -113,11 +123,13 @@ def export_cmd(
     where: str | None,
     view: str,
     overwrite: bool,
+    timeout_s: float,
 ) -> None:
     """Write one release of a view to FITS, VOTable, ECSV, Parquet or CSV, with units.
 
     Units come from the column comments, descriptions are the comments, VOTable columns get
-    UCDs (pos.eq.ra;meta.main, phot.mag;em.opt.V, ...).
+    UCDs (pos.eq.ra;meta.main, phot.mag;em.opt.V, ...). An unknown release, a refused
+    --where or a timeout exits 1 and writes nothing.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -126,7 +138,14 @@ def export_cmd(
     engine = make_engine(_url(ctx))
     try:
         table = export_release(
-            engine, release, fmt, output, view=view, where=where, overwrite=overwrite
+            engine,
+            release,
+            fmt,
+            output,
+            view=view,
+            where=where,
+            overwrite=overwrite,
+            statement_timeout_s=timeout_s,
         )
     except (ValueError, FileExistsError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -19,13 +19,20 @@ in fits format"), so ``log_age``/``log_mass`` carry ``dex(yr)``/``dex(solMass)``
 and Parquet; FITS also lacks ``electron``. FITS files get one ``TCOMMn`` card per column with
 its description. CSV keeps the values only.
 
-``--where`` is an SQL condition on the view's columns, e.g. ``"galaxy = 'NGC 628' AND
-mag_v < 22"``. It is refused if it contains ``;`` or an SQL comment, is applied in an outer
-query over the release's rows (so an ``OR`` in it cannot reach other releases), is passed to
-the database as text with no bind parameters (colons are literal, so ``ra::numeric`` works on
-PostgreSQL), and runs inside a read-only transaction: ``SET TRANSACTION READ ONLY`` on
-PostgreSQL, ``PRAGMA query_only`` on SQLite (that connection is then discarded). It is not a
-sandbox: it can read whatever the database user can read, but it cannot write.
+``--where`` is a condition on the view's columns, e.g. ``"galaxy = 'NGC 628' AND mag_v <
+22"``. It is parsed by :mod:`clustercat.schema.user_filter` (sqlglot), which accepts only the
+view's columns, literals, comparisons, boolean and arithmetic operators and a few functions,
+and renders the literals as bound parameters; anything else (UNION, subqueries, other tables,
+other functions, comments, ``;``) is refused with :class:`~clustercat.schema.user_filter.
+FilterError` before the database is touched. The condition is applied in an outer query over
+the release's rows, so an ``OR`` in it cannot reach other releases.
+
+Every export runs in a read-only transaction (``SET TRANSACTION READ ONLY`` on PostgreSQL,
+``PRAGMA query_only`` on SQLite, whose connection is then discarded) with a statement
+timeout (:data:`EXPORT_STATEMENT_TIMEOUT_S`; PostgreSQL ``SET LOCAL statement_timeout``, never
+above a timeout the role already has; SQLite: a progress handler that interrupts the query).
+A release name that does not exist, or whose ingest is not complete, is an error: nothing is
+written.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,16 +51,21 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, literal_column, select, table, text
+from sqlalchemy.exc import DBAPIError
 
 from .dictionary import split_comment
-from .views import CURRENT_VIEW_COMMENTS
+from .user_filter import parse_filter
+from .views import CURRENT_VIEW_COMMENTS, VISIBLE_RELEASE_STATUSES
 
 __all__ = [
     "EXPORTABLE_VIEWS",
+    "EXPORT_STATEMENT_TIMEOUT_S",
     "FORMATS",
     "ExportSpec",
-    "check_where",
+    "ExportTimeoutError",
+    "UnknownReleaseError",
+    "export_query",
     "column_ucd",
     "export_release",
     "export_table",
@@ -205,31 +219,46 @@ def column_ucd(column: str) -> str | None:
     return None
 
 
-def check_where(where: str | None) -> str | None:
-    """Validate a ``--where`` condition: no ``;`` and no SQL comment. Returns it stripped."""
-    if where is None or not where.strip():
-        return None
-    if ";" in where:
-        raise ValueError("--where must be a single condition: ';' is not allowed")
-    if "--" in where or "/*" in where:
-        raise ValueError("--where must not contain SQL comments ('--' or '/*')")
-    if "\x00" in where:
-        raise ValueError("--where contains a NUL character")
-    return where.strip()
+class UnknownReleaseError(ValueError):
+    """The release to export does not exist or is not complete."""
+
+
+class ExportTimeoutError(RuntimeError):
+    """The export query ran longer than its statement timeout."""
 
 
 @contextmanager
-def read_only_transaction(engine: Engine) -> Iterator[Connection]:
+def read_only_transaction(
+    engine: Engine, statement_timeout_s: float | None = None
+) -> Iterator[Connection]:
     """A connection in a transaction that cannot write, rolled back at the end.
 
     PostgreSQL: ``SET TRANSACTION READ ONLY`` (any write, ``nextval`` or DDL fails with
-    SQLSTATE 25006). SQLite: ``PRAGMA query_only = ON``; the connection is invalidated
-    afterwards so that the setting never leaks into the pool.
+    SQLSTATE 25006) and, with ``statement_timeout_s``, ``SET LOCAL statement_timeout`` unless
+    the session already has a shorter one (a reader role's). SQLite: ``PRAGMA query_only =
+    ON`` and a progress handler that interrupts a statement after ``statement_timeout_s``
+    (``sqlite3.OperationalError: interrupted``); the connection is invalidated afterwards so
+    that neither leaks into the pool.
     """
+    if statement_timeout_s is not None and not (
+        math.isfinite(statement_timeout_s) and statement_timeout_s > 0
+    ):
+        raise ValueError(
+            f"statement timeout must be a positive number of seconds: {statement_timeout_s!r}"
+        )
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             with conn.begin() as trans:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                if statement_timeout_s is not None:
+                    wanted_ms = max(1, round(statement_timeout_s * 1000))
+                    current_ms = int(
+                        conn.exec_driver_sql(
+                            "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"
+                        ).scalar_one()
+                    )
+                    if current_ms == 0 or current_ms > wanted_ms:
+                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {wanted_ms:d}")
                 try:
                     yield conn
                 finally:
@@ -238,6 +267,10 @@ def read_only_transaction(engine: Engine) -> Iterator[Connection]:
         try:
             with conn.begin() as trans:
                 conn.exec_driver_sql("PRAGMA query_only = ON")
+                if statement_timeout_s is not None:
+                    deadline = time.monotonic() + statement_timeout_s
+                    raw = conn.connection.driver_connection
+                    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
                 try:
                     yield conn
                 finally:
@@ -289,33 +322,87 @@ def _column_values(
     return data, mask
 
 
+#: Default statement timeout of an export (seconds).
+EXPORT_STATEMENT_TIMEOUT_S = 300.0
+
+
+def export_query(view: str, where: str | None = None):  # noqa: ANN201 - a SQLAlchemy Select
+    """The SELECT of one release's rows of ``view`` (bind parameter ``release``) filtered by
+    ``where``, a user filter checked by :func:`clustercat.schema.user_filter.parse_filter`.
+
+    Raises ``ValueError`` for an unknown view and ``FilterError`` for a refused filter.
+    """
+    if view not in EXPORTABLE_VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(EXPORTABLE_VIEWS)}")
+    spec = EXPORTABLE_VIEWS[view]
+    inner = (
+        select(literal_column("*"))
+        .select_from(table(view))
+        .where(text(spec.release_predicate))
+        .subquery("exported")
+    )
+    query = select(literal_column("*")).select_from(inner)
+    if where is not None and where.strip():
+        columns = CURRENT_VIEW_COMMENTS[view][1]
+        query = query.where(parse_filter(where, columns, relation=f"view {view}").clause())
+    return query.order_by(text(spec.order_by))
+
+
+def _require_release(conn: Connection, release: str) -> None:
+    statuses = (
+        conn.execute(
+            text("SELECT status FROM catalogue_release WHERE name = :release"),
+            {"release": release},
+        )
+        .scalars()
+        .all()
+    )
+    if not statuses:
+        known = conn.exec_driver_sql(
+            f"SELECT DISTINCT name FROM catalogue_release WHERE status IN "
+            f"{VISIBLE_RELEASE_STATUSES} ORDER BY name"
+        ).scalars()
+        names = ", ".join(known) or "none: ingest one first"
+        raise UnknownReleaseError(f"no release named {release!r} (releases: {names})")
+    visible = VISIBLE_RELEASE_STATUSES.strip("()").replace("'", "").split(", ")
+    if not set(statuses) & set(visible):
+        raise UnknownReleaseError(
+            f"release {release!r} is not complete (status {', '.join(sorted(set(statuses)))}):"
+            " only complete or superseded releases are exported"
+        )
+
+
 def export_table(
     engine: Engine,
     release: str,
     *,
     view: str = "cluster_catalogue",
     where: str | None = None,
+    statement_timeout_s: float = EXPORT_STATEMENT_TIMEOUT_S,
 ) -> Table:
     """One release's rows of a collaborator view as an astropy Table with units and UCDs.
 
-    ``where`` is an optional SQL condition on the view's columns (see the module docstring).
-    Raises ``ValueError`` for an unknown view or a refused condition, and the database
-    error (e.g. a syntax error in ``where``) as it comes.
+    ``where`` is an optional filter on the view's columns (see the module docstring).
+    Raises ``ValueError`` for an unknown view, ``FilterError`` for a refused filter,
+    :class:`UnknownReleaseError` for a release that does not exist or is not complete,
+    :class:`ExportTimeoutError` when the query exceeds ``statement_timeout_s``.
     """
-    if view not in EXPORTABLE_VIEWS:
-        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(EXPORTABLE_VIEWS)}")
-    condition = check_where(where)
-    spec = EXPORTABLE_VIEWS[view]
+    query = export_query(view, where)
     comments = CURRENT_VIEW_COMMENTS[view][1]
-    sql = f"SELECT * FROM (SELECT * FROM {view} WHERE {spec.release_predicate}) AS exported"
-    if condition is not None:
-        # the condition is SQL text, never bind parameters: escape text()'s ':name' syntax
-        sql += " WHERE (" + condition.replace(":", "\\:") + ")"
-    sql += f" ORDER BY {spec.order_by}"
-    with read_only_transaction(engine) as conn:
-        result = conn.execute(text(sql), {"release": release})
-        names = list(result.keys())
-        rows = result.fetchall()
+    condition = where.strip() if where is not None and where.strip() else None
+    try:
+        with read_only_transaction(engine, statement_timeout_s) as conn:
+            _require_release(conn, release)
+            result = conn.execute(query, {"release": release})
+            names = list(result.keys())
+            rows = result.fetchall()
+    except DBAPIError as exc:
+        if _is_timeout(exc):
+            raise ExportTimeoutError(
+                f"the export of {view} (release {release!r}) ran longer than its statement "
+                f"timeout of {statement_timeout_s:g} s and was cancelled"
+            ) from exc
+        raise
     table = Table(meta={"VIEW": view, "RELEASE": release, "ORIGIN": "ClusterCat"})
     if condition is not None:
         table.meta["WHERE"] = condition
@@ -336,6 +423,13 @@ def export_table(
             column.meta["ucd"] = ucd
         table.add_column(column)
     return table
+
+
+def _is_timeout(exc: DBAPIError) -> bool:
+    """True for PostgreSQL's query_canceled (57014) and SQLite's interrupted statement."""
+    if getattr(exc.orig, "sqlstate", None) == "57014":
+        return True
+    return "interrupted" in str(exc.orig).lower()
 
 
 def _unit_writable(unit: u.UnitBase | u.FunctionUnitBase, fmt: str) -> bool:
@@ -388,10 +482,18 @@ def export_release(
     view: str = "cluster_catalogue",
     where: str | None = None,
     overwrite: bool = False,
+    statement_timeout_s: float = EXPORT_STATEMENT_TIMEOUT_S,
 ) -> Table:
-    """:func:`export_table` then :func:`write_table`; returns the table written."""
+    """:func:`export_table` then :func:`write_table`; returns the table written.
+
+    Nothing is written when the export fails (unknown release, refused filter, timeout).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    table = export_table(engine, release, view=view, where=where)
+    if Path(output).exists() and not overwrite:
+        raise FileExistsError(f"{output} exists (use --overwrite to replace it)")
+    table = export_table(
+        engine, release, view=view, where=where, statement_timeout_s=statement_timeout_s
+    )
     write_table(table, output, fmt, overwrite=overwrite)
     return table

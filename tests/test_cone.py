@@ -294,3 +294,29 @@ def test_parse_radius_and_position() -> None:
     assert parse_position(1 * u.hourangle, 0.5 * u.deg) == pytest.approx((15.0, 0.5))
     with pytest.raises(ValueError):
         parse_position(10.0, 91.0)
+
+
+@pytest.mark.parametrize(
+    ("ra", "dec"),
+    [("nan", "10"), ("10", "nan"), ("inf", "10"), ("10", "-inf"), ("NaN", "NaN"),
+     ("10", "91"), ("1e400", "0")],
+)  # fmt: skip
+def test_non_finite_cone_centre_is_refused(
+    ra: str, dec: str, backend: str, legus_db_url: str
+) -> None:
+    """Issue 13: NaN or inf coordinates used to return 0 rows with exit 0."""
+    with pytest.raises(ValueError, match="finite"):
+        parse_position(ra, dec)
+    with pytest.raises(ValueError, match="finite"):
+        parse_position(float(ra), float(dec))
+    out = CliRunner().invoke(cone_cmd, [ra, dec, "20arcsec"], obj={"database": legus_db_url})
+    assert out.exit_code == 2, out.output
+    assert "finite" in out.output and "sources within" not in out.output
+
+
+def test_unknown_release_is_an_error(backend: str, legus_db_url: str) -> None:
+    out = CliRunner().invoke(
+        cone_cmd, ["24.17", "15.78", "1arcmin", "--release", "no-such-release"],
+        obj={"database": legus_db_url},
+    )  # fmt: skip
+    assert out.exit_code == 2 and "no release named 'no-such-release'" in out.output

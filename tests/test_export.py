@@ -5,6 +5,7 @@ The exported files are read back with astropy and compared with the view itself,
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import astropy.units as u
@@ -18,8 +19,10 @@ from click.testing import CliRunner
 from clustercat.schema.cli_sql import export_cmd
 from clustercat.schema.export import (
     EXPORTABLE_VIEWS,
-    check_where,
+    ExportTimeoutError,
+    UnknownReleaseError,
     column_ucd,
+    export_query,
     export_table,
     parse_unit,
     read_only_transaction,
@@ -131,8 +134,8 @@ def test_every_view_exports(backend: str, export_engine: Engine) -> None:
 
 def test_where_is_refused_with_semicolons_or_comments(tmp_path: Path) -> None:
     for bad in ("1 = 1; DROP TABLE source", "mag_v < 22 -- and more", "1 = 1 /* x */"):
-        with pytest.raises(ValueError):
-            check_where(bad)
+        with pytest.raises(ValueError, match="refused"):
+            export_query("cluster_catalogue", bad)
     result = CliRunner().invoke(
         export_cmd,
         ["--release", "legus", "--format", "csv", "-o", str(tmp_path / "x.csv"),
@@ -144,19 +147,60 @@ def test_where_is_refused_with_semicolons_or_comments(tmp_path: Path) -> None:
 
 
 def test_where_runs_in_a_read_only_transaction(backend: str, export_engine: Engine) -> None:
-    if backend == "postgresql":
-        # nextval() writes: refused in a read-only transaction
-        with pytest.raises(DBAPIError) as excinfo:
-            export_table(export_engine, "legus", where="nextval('source_id_seq') > 0")
-        assert excinfo.value.orig.sqlstate == "25006"
-        # colons are literal SQL, not bind parameters
-        table = export_table(export_engine, "legus", where="ra::numeric > 200")
-        assert len(table) > 0 and min(table["ra"]) > 200
+    with pytest.raises(ValueError, match="nextval"):  # refused before reaching the database
+        export_table(export_engine, "legus", where="nextval('source_id_seq') > 0")
     with read_only_transaction(export_engine) as conn, pytest.raises(DBAPIError):
         conn.exec_driver_sql("DELETE FROM galaxy")
     with export_engine.connect() as conn:  # nothing leaked: a normal connection writes
         conn.exec_driver_sql("UPDATE galaxy SET notes = 'x' WHERE 1 = 0")
         conn.rollback()
+
+
+def test_statement_timeout_cancels_a_long_query(backend: str, export_engine: Engine) -> None:
+    """Both backends: a query running past the timeout is cancelled, and the setting does not
+    outlive the transaction."""
+    slow = (
+        "pg_sleep(3)"
+        if backend == "postgresql"
+        else "(WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1e8) "
+        "SELECT count(*) FROM n)"
+    )
+    start = time.monotonic()
+    with read_only_transaction(export_engine, 0.5) as conn, pytest.raises(DBAPIError) as info:
+        conn.exec_driver_sql(f"SELECT {slow}")
+    assert 0.4 < time.monotonic() - start < 2.5
+    if backend == "postgresql":
+        assert info.value.orig.sqlstate == "57014"
+    else:
+        assert "interrupted" in str(info.value.orig)
+    with export_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        if backend == "postgresql":
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    with pytest.raises(ExportTimeoutError, match="statement timeout of 0.001 s"):
+        export_table(export_engine, "legus", statement_timeout_s=0.001)
+    with pytest.raises(ValueError, match="positive"):
+        export_table(export_engine, "legus", statement_timeout_s=float("nan"))
+
+
+def test_unknown_release_is_an_error_and_writes_nothing(
+    backend: str, legus_db_url: str, export_engine: Engine, tmp_path: Path
+) -> None:
+    """Issue 13: exporting a release that does not exist used to exit 0 with an empty file."""
+    with pytest.raises(UnknownReleaseError, match="no release named 'legus-v9'"):
+        export_table(export_engine, "legus-v9")
+    out = tmp_path / "none.fits"
+    result = CliRunner().invoke(
+        export_cmd,
+        ["--release", "nope", "--format", "fits", "-o", str(out)],
+        obj={"database": legus_db_url},
+    )
+    assert result.exit_code == 1
+    assert "no release named 'nope' (releases: " in result.output and "legus" in result.output
+    assert not out.exists()
+    # an existing release whose filter matches nothing is not an error: an empty table
+    empty = export_table(export_engine, "legus", where="mag_v > 100")
+    assert len(empty) == 0 and empty.colnames == list(CURRENT_VIEW_COMMENTS["cluster_catalogue"][1])
 
 
 def test_existing_file_needs_overwrite(backend: str, legus_db_url: str, tmp_path: Path) -> None:

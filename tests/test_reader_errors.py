@@ -296,3 +296,140 @@ def test_error_message_format_and_pickling() -> None:
     assert str(CatalogueFormatError("a.fits", None, "PHANGS_RA", "missing")) == (
         "a.fits, column PHANGS_RA: missing"
     )
+
+
+# --- bad values: refused with their line and column (issue 13) ------------------------------
+# Standard layout L35-MODE-MEAN: 6-15 mag/err pairs (UV, U, B, V, I), 17 age, 18-19 age
+# bounds, 20 mass, 21-22 mass bounds (LAYOUTS.md §2.1).
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        (17, "-1.0e+07", "age"),  # a negative age used to be read as "unfitted", exit 0
+        (19, "-5.0e+06", "age_min"),
+        (20, "-3.0e+04", "mass"),
+        (13, "-0.05", "err_V"),  # negative magnitude errors
+        (7, "-1e-3", "err_UV"),
+        (12, "1e300", "mag_V"),  # magnitudes of 1e300
+        (10, "-1e300", "mag_B"),
+        (15, "1e300", "err_I"),
+    ],
+)
+def test_bad_values_are_refused_with_line_and_column(
+    tmp_path: Path, column: int, value: str, words: str
+) -> None:
+    table = rows()
+    table[3][column - 1] = value
+    err = error_of(read_legus_tab, write(tmp_path / NAME, table))
+    assert_location(err, NAME, 4, column)
+    assert f"{words} = {float(value):g}" in str(err), str(err)
+
+
+def test_bad_values_leave_the_database_unchanged(
+    tmp_path: Path, empty_db_url: str, backend: str
+) -> None:
+    """Through the ingest command: exit status 1, file/line/column named, no release row."""
+    from click.testing import CliRunner
+    from clustercat.ingest.cli import ingest_group
+    from clustercat.schema import migrate
+    from sqlalchemy import create_engine, text
+
+    migrate.upgrade(empty_db_url)
+    table = rows()
+    table[2][16] = "-2.5e+07"  # negative age on line 3, column 17
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    write(folder / NAME, table)
+    result = CliRunner().invoke(
+        ingest_group,
+        ["legus", str(folder), "--release", "bad-values"],
+        obj={"database": empty_db_url},
+    )
+    assert result.exit_code != 0, result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert f"{NAME}, line 3, column 17: age = -2.5e+07" in output, output
+    engine = create_engine(empty_db_url)
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM catalogue_release WHERE name = 'bad-values'")
+        ).scalar()
+        sources = conn.execute(text("SELECT count(*) FROM source")).scalar()
+    engine.dispose()
+    assert (n, sources) == (0, 0)
+
+
+def test_bad_value_in_the_csv_twin_names_the_csv_column(tmp_path: Path) -> None:
+    header = ",".join(f"Column{i}" for i in range(1, NCOLS + 2))
+    body = ["," + ",".join(r) for r in rows(3)]
+    fields = body[2].split(",")
+    fields[13] = "-0.2"  # CSV Column14 = .tab column 13 (err_V)
+    path = tmp_path / "Catalog.csv"
+    blank = "#" + "," * NCOLS
+    path.write_text("\n".join([header, *body, blank, body[0], body[1], ",".join(fields)]) + "\n")
+    err = error_of(read_legus_csv, path)
+    assert_location(err, "Catalog.csv", 8, 14)
+    assert "err_V = -0.2" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "words"),
+    [("PHANGS_F555W_VEGA", 3, 1e300, "1e+300"), ("PHANGS_F814W_VEGA_ERR", 2, -0.1, "-0.1"),
+     ("PHANGS_F336W_VEGA", 4, -1e300, "-1e+300"), ("PHANGS_SED_AGE", 2, -5.0, "-5"),
+     ("PHANGS_SED_MASS", 4, -1e4, "-10000")],
+)  # fmt: skip
+def test_phangs_bad_values_name_row_and_column(
+    tmp_path: Path, column: str, row: int, value: float, words: str
+) -> None:
+    name = "hlsp_phangs-cat_hst_acs-uvis_ngc628c_multi_v1_obs-human-cluster-class12.fits"
+    path = _phangs(tmp_path / name)
+    t = Table.read(path)
+    t["PHANGS_SED_AGE"] = [5.0, 10.0, 100.0, 1000.0]
+    t["PHANGS_SED_MASS"] = [1e4, 2e4, 3e4, 4e4]
+    t["PHANGS_SED_AV"] = [0.1, 0.2, 0.3, 0.4]
+    t.write(path, overwrite=True)
+    read_phangs_fits(path).check()
+    t[column][row - 1] = value
+    t.write(path, overwrite=True)
+    err = error_of(read_phangs_fits, path)
+    assert_location(err, name, row, column)
+    assert f"{words}:" in str(err), str(err)
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "label", "value"),
+    [((96, 100), "e_F555Wmag", "-0.05"), ((148, 155), "Mass", " -1234.0")],
+)
+def test_mrt_bad_values_name_line_and_column(
+    tmp_path: Path, byte_range: tuple[int, int], label: str, value: str
+) -> None:
+    """The real Whitmore et al. 2020 table with one value replaced (fixed-width bytes)."""
+    from conftest import shared_path
+
+    source = shared_path("tables", "whitmore2020_ngc4449_clusters_mrt.txt")
+    lines = source.read_text().splitlines(keepends=True)
+    first = max(k for k, line in enumerate(lines) if line.startswith("-" * 40)) + 1
+    target = first + 4  # the fifth data row
+    lo, hi = byte_range
+    line = lines[target]
+    lines[target] = line[: lo - 1] + value.rjust(hi - lo + 1) + line[hi:]
+    path = tmp_path / source.name
+    path.write_text("".join(lines))
+    err = error_of(read_mrt, path)
+    assert_location(err, source.name, target + 1, label)
+    assert f"{float(value):g}:" in str(err)
+
+
+def test_contract_check_names_the_line_of_a_bad_value(tmp_path: Path) -> None:
+    """The contract check (run by the loader on every reader's tables) says where a bad value
+    came from: its file line and source id, also for readers that do not check values."""
+    t = read_legus_tab(write(tmp_path / NAME, rows()))
+    t.photometry.loc[7, "mag_err"] = -0.25  # source 2, band B (rows 5-9: NUV, U, B, V, I)
+    t.sed_fits.loc[3, "log_age"] = 13.0  # source 4
+    with pytest.raises(ValueError) as info:
+        t.check()
+    text = str(info.value)
+    assert (
+        "photometry.mag_err outside [0, 100] (first at line 2, source id 2, band B: -0.25)" in text
+    )
+    assert "sed_fits.log_age outside [4, 11] (first at line 4, source id 4: 13)" in text

@@ -172,7 +172,11 @@ SOURCE_STAGE = StageSpec(
 )  # fmt: skip
 
 _PHOT_VALUES = ("kind", "radius_px", "status", "mag_vega", "mag_err", "flux_mjy", "flux_err_mjy",
-                "mw_extinction_corrected")  # fmt: skip
+                "mw_extinction_corrected", "sky_median", "sky_std",
+                "aperture_correction_mag")  # fmt: skip
+#: ``run_id`` of measured rows: the loader's ``:run_id`` parameter, the ``processing_run`` it
+#: wrote for the release (the image pipeline), NULL for published catalogues.
+_RUN_ID = "CAST(:run_id AS BIGINT)"
 PHOTOMETRY_STAGE = StageSpec(
     name="stage_photometry",
     target="photometry",
@@ -180,21 +184,40 @@ PHOTOMETRY_STAGE = StageSpec(
         ("filter_id", "int"), ("kind", "text"), ("radius_px", "float"), ("status", "text"),
         ("mag_vega", "float"), ("mag_err", "float"), ("flux_mjy", "float"),
         ("flux_err_mjy", "float"), ("mw_extinction_corrected", "bool"),
+        ("sky_median", "float"), ("sky_std", "float"), ("aperture_correction_mag", "float"),
     ),
-    insert_columns=("source_id", "filter_id", *_PHOT_VALUES),
-    select=("s.id", "st.filter_id", *(f"st.{c}" for c in _PHOT_VALUES)),
+    insert_columns=("source_id", "filter_id", *_PHOT_VALUES, "run_id"),
+    select=("s.id", "st.filter_id", *(f"st.{c}" for c in _PHOT_VALUES), _RUN_ID),
 )  # fmt: skip
 
-_MORPH_VALUES = ("constants_version", "filter_id", "ci", "mci_in", "mci_out")
+_MORPH_VALUES = ("constants_version", "filter_id", "ci", "ci_err", "nci", "mci_in",
+                 "mci_in_err", "mci_out", "mci_out_err")  # fmt: skip
 MORPHOLOGY_STAGE = StageSpec(
     name="stage_morphology",
     target="morphology",
     columns=(
         ("constants_version", "text"), ("filter_id", "int"), ("ci", "float"),
-        ("mci_in", "float"), ("mci_out", "float"),
+        ("ci_err", "float"), ("nci", "float"), ("mci_in", "float"), ("mci_in_err", "float"),
+        ("mci_out", "float"), ("mci_out_err", "float"),
     ),
-    insert_columns=("source_id", *_MORPH_VALUES),
-    select=("s.id", *(f"st.{c}" for c in _MORPH_VALUES)),
+    insert_columns=("source_id", *_MORPH_VALUES, "run_id"),
+    select=("s.id", *(f"st.{c}" for c in _MORPH_VALUES), _RUN_ID),
+)  # fmt: skip
+
+_SELECTION_VALUES = ("constants_version", "distance_mpc", "passes_general",
+                     "passes_morph_quality", "in_semi_empirical", "super_hd", "is_double",
+                     "candidate", "v_snr", "abs_mag_v")  # fmt: skip
+SELECTION_STAGE = StageSpec(
+    name="stage_source_selection",
+    target="source_selection",
+    columns=(
+        ("constants_version", "text"), ("distance_mpc", "float"), ("passes_general", "bool"),
+        ("passes_morph_quality", "bool"), ("in_semi_empirical", "bool"), ("super_hd", "bool"),
+        ("is_double", "bool"), ("candidate", "bool"), ("v_snr", "float"),
+        ("abs_mag_v", "float"),
+    ),
+    insert_columns=("source_id", *_SELECTION_VALUES, "run_id"),
+    select=("s.id", *(f"st.{c}" for c in _SELECTION_VALUES), _RUN_ID),
 )  # fmt: skip
 
 _CLASS_VALUES = ("method_id", "cluster_class", "subclass", "score", "quality", "method_flag",

@@ -20,7 +20,7 @@ from rich.table import Table
 from .errors import CatalogueFormatError
 from .loader import IngestResult, ReleaseRequest, ingest_release
 from .registry import reader_info
-from .releases import ReleaseConflictError
+from .releases import LockTimeoutError, ReleaseConflictError, ReleaseNameError
 
 console = Console(stderr=False)
 log = logging.getLogger(__name__)
@@ -37,11 +37,23 @@ def print_report(result: IngestResult) -> None:
             "has exactly these files; nothing changed"
         )
         return
-    console.print(
-        f"[green]ingested[/green] release [bold]{result.release}[/bold] v{result.version} "
-        f"({len(result.files)} file(s)) in {result.seconds:.1f} s"
-        + (f"; removed {result.removed_stale} stale record(s)" if result.removed_stale else "")
-    )
+    if result.status == "fields added":
+        console.print(
+            f"[green]added[/green] field(s) {', '.join(result.fields)} to release "
+            f"[bold]{result.release}[/bold] v{result.version} in {result.seconds:.1f} s"
+        )
+    else:
+        console.print(
+            f"[green]ingested[/green] release [bold]{result.release}[/bold] v{result.version} "
+            f"({len(result.files)} file(s)) in {result.seconds:.1f} s"
+            + (f"; removed {result.removed_stale} stale record(s)" if result.removed_stale else "")
+            + (f"; v{result.version - 1} and older superseded" if result.superseded else "")
+        )
+    if result.carried:
+        console.print(
+            f"carried {result.carried.get('source', 0)} source(s) of the unchanged fields "
+            "forward from the previous version"
+        )
     rows = Table("table", "rows", title="rows written")
     for name, n in result.rows.items():
         rows.add_row(name, str(n))
@@ -57,9 +69,13 @@ def _run(ctx: click.Context, request: ReleaseRequest, read) -> None:  # noqa: AN
     engine = engine_from_context(ctx)
     try:
         result = ingest_release(engine, request, read, show_progress=sys.stderr.isatty())
-    except CatalogueFormatError as exc:
+    except (CatalogueFormatError, ReleaseNameError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         sys.exit(EXIT_BAD_INPUT)
+    except LockTimeoutError as exc:
+        console.print(f"[red]ingest not started[/red]: {exc}")
+        console.print("nothing was written")
+        sys.exit(1)
     except ReleaseConflictError as exc:
         console.print(f"[red]refused[/red]: {exc}")
         sys.exit(EXIT_CONFLICT)
@@ -161,8 +177,8 @@ def sync_cmd(ctx: click.Context, drop_dir: Path, watch: float | None) -> None:
     while True:
         try:
             results = run_sync(engine, drop_dir)
-            new = [r for r in results if r.status == "ingested"]
-            log.info("sync: %d version(s) seen, %d ingested", len(results), len(new))
+            new = [r for r in results if r.status != "already ingested"]
+            log.info("sync: %d folder(s) seen, %d ingested", len(results), len(new))
             status = 0
         except CatalogueFormatError as exc:
             log.error("sync: bad input: %s", exc)
@@ -201,7 +217,8 @@ def _fetch(ctx: click.Context, survey: str, galaxy: str, release: str | None,
     info = reader_info(SURVEYS[survey].reader)
     request = ReleaseRequest(
         name=release or f"{survey}-mast", reader=info.name, reader_version=info.version,
-        files=files, new_version=True, options={"source": "MAST", "galaxy": galaxy},
+        files=files, new_version=True, extend=True,
+        options={"source": "MAST", "galaxy": galaxy},
     )  # fmt: skip
     _run(ctx, request, info.reader())
 
@@ -225,3 +242,42 @@ for _survey in ("legus", "phangs"):
         return command
 
     fetch_group.add_command(_make(_survey))
+
+
+@fetch_group.command("images")
+@click.argument("survey", type=click.Choice(["legus", "phangs"], case_sensitive=False))
+@click.argument("galaxy")
+@click.option("--field", "-f", help="Only this field (e.g. ngc628c) [default: every field].")
+@click.option(
+    "--download-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the FITS files [default: $CLUSTERCAT_CACHE/mast/images/SURVEY/GALAXY].",
+)
+@click.pass_context
+def fetch_images_cmd(
+    ctx: click.Context, survey: str, galaxy: str, field: str | None, download_dir: Path | None
+) -> None:
+    """Download SURVEY's drizzled HST images of GALAXY from MAST and register them."""
+    from clustercat.processing.cli_images import print_records
+    from clustercat.processing.images import ImageFormatError
+    from clustercat.processing.images_db import ImageRegistryError
+
+    from .mast_images import fetch_images
+
+    engine = engine_from_context(ctx)
+    try:
+        by_field = fetch_images(
+            engine, survey.lower(), galaxy, field=field, download_dir=download_dir,
+            progress=sys.stderr.isatty(),
+        )  # fmt: skip
+    except (LookupError, OSError) as exc:
+        console.print(f"[red]fetch failed[/red]: {exc}")
+        sys.exit(1)
+    except (ImageFormatError, ImageRegistryError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        console.print("nothing was written for that field")
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        engine.dispose()
+    for fld, records in by_field.items():
+        print_records(records, title=f"{survey} {galaxy}: field {fld}")

@@ -64,6 +64,12 @@ SENTINELS: tuple[float, ...] = (66.666, 99.999, 44.444, -9999.0, -999.0)
 #: CI values at or above this are invalid in LEGUS files (LAYOUTS.md §2.1).
 CI_INVALID_THRESHOLD = 40.0
 
+#: Measured magnitudes must lie in this open interval (Vega mag); anything else is a bad
+#: value, not a sentinel (real LEGUS files span 10.5-35.0 mag).
+MAG_RANGE: tuple[float, float] = (-30.0, 44.0)
+#: Largest magnitude error accepted (mag); real LEGUS files reach 98.8 mag for faint sources.
+MAG_ERR_MAX = 100.0
+
 
 class SourceFlag(enum.IntFlag):
     """Bits of ``sources.flags`` (int64). A bit says *why* a value of that source is missing."""
@@ -147,12 +153,50 @@ PHOTOMETRY_COLUMNS: dict[str, str] = {
     "mw_ext_corrected": "boolean",  # Milky-Way foreground extinction removed; <NA> if unknown
 }
 
+#: Optional photometry columns, written by ClusterCat's own aperture photometry (the image
+#: pipeline, :mod:`clustercat.processing.pipeline`); readers of published catalogues leave
+#: them out and the loader stores NULL. ``flux_mjy`` of such rows is the count rate
+#: converted with the image's AB zeropoint (PHOTFNU = PHOTFLAM * PHOTPLAM^2 / c), so it is
+#: only set where that conversion was made.
+PHOTOMETRY_OPTIONAL_COLUMNS: dict[str, str] = {
+    "sky_median": "float64",  # e-/s/pix, sigma-clipped median in the sky annulus
+    "sky_std": "float64",  # e-/s/pix, sigma-clipped standard deviation in the annulus
+    "aperture_correction_mag": "float64",  # mag added to the 4-px magnitude (total rows)
+}
+
 MORPHOLOGY_COLUMNS: dict[str, str] = {
     "id_in_release": "int64",
     "ci": "float64",  # mag, NaN when invalid
     "ci_flag": "string",  # "ok" | "invalid"
     "mci_in": "float64",  # mag, NaN when not in the file
     "mci_out": "float64",  # mag
+}
+
+#: Optional morphology columns (the image pipeline's CI/MCI with errors, Thilker et al.
+#: 2022 §3.5-3.7). ``constants_version`` names the per-field fiducial NCI constants; absent
+#: or missing means the published catalogue's own values ("catalogue").
+MORPHOLOGY_OPTIONAL_COLUMNS: dict[str, str] = {
+    "ci_err": "float64",  # mag
+    "nci": "float64",  # dimensionless, NCI(1,3)
+    "mci_in_err": "float64",  # dimensionless
+    "mci_out_err": "float64",  # dimensionless
+    "constants_version": "string",  # FiducialConstants.version
+}
+
+#: The candidate-selection frame (``CatalogueTables.selection``, table ``source_selection``;
+#: Thilker et al. 2022 §4). Empty for catalogues that carry no selection flags.
+SELECTION_COLUMNS: dict[str, str] = {
+    "id_in_release": "int64",
+    "constants_version": "string",  # FiducialConstants.version the morphology cuts used
+    "distance_mpc": "float64",  # Mpc, distance adopted for M_V and the MCI region
+    "passes_general": "boolean",
+    "passes_morph_quality": "boolean",
+    "in_semi_empirical": "boolean",
+    "super_hd": "boolean",
+    "is_double": "boolean",
+    "candidate": "boolean",
+    "v_snr": "float64",  # dimensionless
+    "abs_mag_v": "float64",  # mag, total Vega M_V
 }
 
 CLASSIFICATION_COLUMNS: dict[str, str] = {
@@ -257,6 +301,11 @@ class CatalogueTables:
     instrument_confidence: dict[str, str] = field(default_factory=dict)  # band -> ...
     sed_methods: list[SedMethodSpec] = field(default_factory=list)  # all methods in sed_fits
     notes: list[str] = field(default_factory=list)  # evidence / caveats worth keeping
+    # --- image pipeline (clustercat.processing.pipeline) ----------------------------------
+    selection: pd.DataFrame = field(default_factory=lambda: empty_frame(SELECTION_COLUMNS))
+    #: the processing run that measured these tables (module, config, ...): the loader
+    #: writes it as a ``processing_run`` row of the release and links the rows to it.
+    processing_run: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.sed_method is not None and not self.sed_methods:
@@ -282,6 +331,18 @@ def _dtype_problems(name: str, frame: pd.DataFrame, columns: Mapping[str, str]) 
 def _has_sentinel(values: np.ndarray) -> bool:
     v = np.asarray(values, dtype=np.float64)
     return bool(np.any(np.isclose(v[..., None], np.asarray(SENTINELS), rtol=0, atol=1e-6)))
+
+
+def _at(t: CatalogueTables, frame: pd.DataFrame, bad: np.ndarray, values: np.ndarray) -> str:
+    """Where the first bad row of ``frame`` comes from: its value, file line and source id."""
+    i = int(np.flatnonzero(bad)[0])
+    source_id = int(frame["id_in_release"].iat[i])
+    lines = t.sources.loc[t.sources["id_in_release"] == source_id, "line"]
+    line = f"line {int(lines.iat[0])}, " if len(lines) else ""
+    band = f", band {frame['band'].iat[i]}" if "band" in frame.columns else ""
+    n = int(np.count_nonzero(bad))
+    more = f"; {n - 1} more" if n > 1 else ""
+    return f" (first at {line}source id {source_id}{band}: {float(values[i]):g}{more})"
 
 
 def _check(t: CatalogueTables) -> list[str]:
@@ -325,11 +386,16 @@ def _check(t: CatalogueTables) -> list[str]:
             p.append(f"sentinel value in photometry.{col}")
     if np.any(np.isfinite(ph["flux_mjy"].to_numpy()[~measured])):
         p.append("photometry.flux_mjy must be NaN when status != 'measured'")
-    if np.any(mag[measured] <= -30) or np.any(mag[measured] >= 44):
-        p.append("photometry.mag_vega outside (-30, 44)")
-    for col in ("mag_err", "flux_err_mjy"):
-        if np.any(ph[col].to_numpy() < 0):
-            p.append(f"negative photometry.{col}")
+    lo, hi = MAG_RANGE
+    bad_mag = measured & ((mag <= lo) | (mag >= hi))
+    if bad_mag.any():
+        p.append(f"photometry.mag_vega outside ({lo:g}, {hi:g}){_at(t, ph, bad_mag, mag)}")
+    err = ph["mag_err"].to_numpy()
+    if np.any(bad_err := (err < 0) | (err > MAG_ERR_MAX)):
+        p.append(f"photometry.mag_err outside [0, {MAG_ERR_MAX:g}]{_at(t, ph, bad_err, err)}")
+    flux_err = ph["flux_err_mjy"].to_numpy()
+    if np.any(flux_err < 0):
+        p.append(f"negative photometry.flux_err_mjy{_at(t, ph, flux_err < 0, flux_err)}")
     ci = t.morphology["ci"].to_numpy()
     if _has_sentinel(ci) or np.any(ci[np.isfinite(ci)] >= CI_INVALID_THRESHOLD):
         p.append("invalid CI value in morphology.ci")
@@ -363,8 +429,8 @@ def _check(t: CatalogueTables) -> list[str]:
     for col, lo, hi in (("log_age", 4, 11), ("log_mass", -2, 12), ("ebv", -1, 10),
                         ("reduced_chi2", 0, np.inf), ("q_prob", 0, 1)):  # fmt: skip
         v = sed[col].to_numpy()
-        if np.any((v[np.isfinite(v)] < lo) | (v[np.isfinite(v)] > hi)):
-            p.append(f"sed_fits.{col} outside [{lo}, {hi}]")
+        if np.any(bad := np.isfinite(v) & ((v < lo) | (v > hi))):
+            p.append(f"sed_fits.{col} outside [{lo}, {hi}]{_at(t, sed, bad, v)}")
     probs = cl[["p_class1", "p_class2", "p_class3", "p_class4"]].to_numpy()
     if np.any((probs[np.isfinite(probs)] < 0) | (probs[np.isfinite(probs)] > 1)):
         p.append("class probabilities outside [0, 1]")
@@ -377,4 +443,38 @@ def _check(t: CatalogueTables) -> list[str]:
             break
     if any(v < 0 for v in t.report.values()):
         p.append("negative report count")
+    p += _pipeline_problems(t, known)
+    return p
+
+
+def _pipeline_problems(t: CatalogueTables, known: set) -> list[str]:
+    """Checks of the image pipeline's optional columns and of the selection frame."""
+    p: list[str] = []
+    for name, optional in (("photometry", PHOTOMETRY_OPTIONAL_COLUMNS),
+                           ("morphology", MORPHOLOGY_OPTIONAL_COLUMNS)):  # fmt: skip
+        frame = getattr(t, name)
+        present = {c: d for c, d in optional.items() if c in frame.columns}
+        p += _dtype_problems(name, frame, present)
+    for col in ("sky_std",):
+        if col in t.photometry.columns and np.any(t.photometry[col].to_numpy() < 0):
+            p.append(f"negative photometry.{col}")
+    for col in ("ci_err", "mci_in_err", "mci_out_err"):
+        if col in t.morphology.columns and np.any(t.morphology[col].to_numpy() < 0):
+            p.append(f"negative morphology.{col}")
+    sel = t.selection
+    problems = _dtype_problems("selection", sel, SELECTION_COLUMNS)
+    if problems:
+        return p + problems
+    if not set(sel["id_in_release"].tolist()) <= known:
+        p.append("selection refers to ids not in sources")
+    if sel.duplicated(["id_in_release", "constants_version"]).any():
+        p.append("duplicate (id, constants_version) selection rows")
+    flags = [c for c, d in SELECTION_COLUMNS.items() if d == "boolean"]
+    if len(sel) and sel[flags].isna().any().any():
+        p.append("selection flags must be true or false, never missing")
+    if len(sel) and sel["constants_version"].isna().any():
+        p.append("selection.constants_version missing")
+    snr = sel["v_snr"].to_numpy()
+    if np.any(snr[np.isfinite(snr)] < 0):
+        p.append("negative selection.v_snr")
     return p

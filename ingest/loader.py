@@ -3,14 +3,19 @@
 ``ingest_release`` turns the :class:`~clustercat.ingest.contract.CatalogueTables` of one or
 more files into a release, atomically:
 
-* the files are hashed first; the same files under the same name are a no-op
-  ("already ingested"), other content under that name needs ``new_version=True``;
+* the release name is checked first (:func:`~clustercat.ingest.releases.check_release_name`);
+* the files are hashed; the same files as the newest complete version of the name are a
+  no-op ("already ingested"), other content under that name needs ``new_version=True``
+  (content equal to an older, superseded version is a new version too);
+* with ``extend=True`` (fetch, sync) the release definition of docs/ingest.md decides
+  between adding fields to the newest version and making a new one;
 * the files are read and validated completely before anything is written;
-* everything is written in ONE transaction (``BEGIN IMMEDIATE`` on SQLite, an advisory
-  lock on PostgreSQL), through staging tables (:mod:`clustercat.ingest.bulk`); the release
-  row flips from ``loading`` to ``complete`` as the last statement, and the views only show
-  complete releases. A killed process leaves nothing behind; an ingest that raises leaves a
-  ``failed`` record (invisible) that the next run of the same name removes.
+* everything is written in ONE transaction (``BEGIN IMMEDIATE`` on SQLite, the row lock of
+  ``ingest_lock`` on PostgreSQL), through staging tables (:mod:`clustercat.ingest.bulk`);
+  the older complete version is marked ``superseded`` and the new one flips from
+  ``loading`` to ``complete`` as the last statements, and the views only show the newest
+  complete version of each name. A killed process leaves nothing behind; an ingest that
+  raises leaves a ``failed`` record (invisible) that the next run of the same name removes.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from clustercat.schema import (
     Filter,
     Galaxy,
     GalaxyAlias,
+    ProcessingRun,
     ReleaseFile,
     SedMethod,
     Source,
@@ -47,17 +53,28 @@ from rich.progress import Progress
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from . import bulk
-from .contract import CatalogueTables
+from .contract import (
+    MORPHOLOGY_OPTIONAL_COLUMNS,
+    PHOTOMETRY_OPTIONAL_COLUMNS,
+    CatalogueTables,
+    empty_frame,
+)
 from .errors import CatalogueFormatError
 from .galaxies import UnknownGalaxyError, galaxy_aliases, galaxy_table
 from .releases import (
     InputFile,
+    LockTimeoutError,
     ReleaseConflictError,
+    carry_forward,
+    check_release_name,
     code_version,
     complete_releases,
     content_identity,
+    find_delivered,
     find_identical,
     lock_ingest,
+    mark_superseded,
+    newest_complete,
     next_version,
     remove_stale,
 )
@@ -88,6 +105,13 @@ class ReleaseRequest:
     new_version: bool = False
     attach_to: str | None = None  # release whose sources receive the classifications
     options: dict = field(default_factory=dict)
+    #: fetch / sync: apply the release definition (docs/ingest.md): files of fields the
+    #: newest version lacks, of the same survey, reader and pipeline version, are added to
+    #: it; anything else (a changed field, another pipeline version) is a new version.
+    extend: bool = False
+    #: sync: a drop folder is ingested once; a folder whose files (and pipeline_version
+    #: label) an earlier version of the name already holds is "already ingested".
+    skip_if_delivered: bool = False
 
 
 @dataclass
@@ -95,7 +119,7 @@ class IngestResult:
     """What an ingest did, for the report printed by the CLI."""
 
     release: str
-    status: str  # "ingested" | "already ingested"
+    status: str  # "ingested" | "fields added" | "already ingested"
     version: int | None = None
     release_id: int | None = None
     rows: dict[str, int] = field(default_factory=dict)
@@ -103,6 +127,9 @@ class IngestResult:
     files: list[InputFile] = field(default_factory=list)
     seconds: float = 0.0
     removed_stale: int = 0
+    superseded: int = 0  # complete versions this one superseded
+    carried: dict[str, int] = field(default_factory=dict)  # rows copied from the old version
+    fields: list[str] = field(default_factory=list)  # fields written
 
 
 def _maybe_pause(stage: str) -> None:
@@ -312,8 +339,16 @@ def source_rows(tables: CatalogueTables, field_id: int) -> list[tuple]:
     return bulk.frame_rows(frame, cols)
 
 
+def _with_optional(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with the contract's optional ``columns`` added (all missing) where absent."""
+    absent = {c: d for c, d in columns.items() if c not in frame.columns}
+    if not absent:
+        return frame
+    return pd.concat([frame, empty_frame(absent, len(frame)).set_index(frame.index)], axis=1)
+
+
 def photometry_rows(tables: CatalogueTables, field_id: int, ids: dict[str, int]) -> list[tuple]:
-    ph = _with_keys(tables.photometry, field_id)
+    ph = _with_optional(_with_keys(tables.photometry, field_id), PHOTOMETRY_OPTIONAL_COLUMNS)
     ph["filter_id"] = ph["band"].map(ids).astype("int64")
     total = ph["aperture_px"].isna()
     ph["kind"] = np.where(total, "total", "aperture")
@@ -324,14 +359,56 @@ def photometry_rows(tables: CatalogueTables, field_id: int, ids: dict[str, int])
 
 
 def morphology_rows(tables: CatalogueTables, field_id: int, ids: dict[str, int]) -> list[tuple]:
-    mo = _with_keys(tables.morphology, field_id)
+    mo = _with_optional(_with_keys(tables.morphology, field_id), MORPHOLOGY_OPTIONAL_COLUMNS)
     mo = mo[mo[["ci", "mci_in", "mci_out"]].notna().any(axis=1)].copy()
-    mo["constants_version"] = "catalogue"
+    mo["constants_version"] = mo["constants_version"].fillna("catalogue")
     mo["filter_id"] = ids.get("V")
     if ids.get("V") is None:
         mo["filter_id"] = pd.array([pd.NA] * len(mo), dtype="Int64")
     cols = [n for n, _ in bulk.MORPHOLOGY_STAGE.stage_columns]
     return bulk.frame_rows(mo, cols)
+
+
+def selection_rows(tables: CatalogueTables, field_id: int) -> list[tuple]:
+    """Staging rows of the candidate-selection frame (empty for published catalogues)."""
+    sel = _with_keys(tables.selection, field_id)
+    cols = [n for n, _ in bulk.SELECTION_STAGE.stage_columns]
+    return bulk.frame_rows(sel, cols)
+
+
+def record_processing_run(
+    conn: Connection, release_id: int, read: list[tuple[InputFile, CatalogueTables]]
+) -> int | None:
+    """Write the ``processing_run`` behind a release's measured rows, if its tables name one.
+
+    The image pipeline hands its run (module, config with every parameter, input sha256,
+    fiducial constants) in ``CatalogueTables.processing_run``; the run is written in the
+    release's transaction (so it exists exactly when the release does); the release's
+    config names the run (``processing_run_id``) and the release shows the run's morphology
+    constants version in ``cluster_catalogue``. Returns the run
+    id (the ``:run_id`` of the photometry, morphology and selection rows), or None.
+    """
+    runs = [t.processing_run for _, t in read if t.processing_run]
+    if not runs:
+        return None
+    run = runs[0]
+    run_id = conn.execute(
+        insert(ProcessingRun)
+        .values(
+            module=run["module"], release_id=release_id, config=run.get("config"),
+            code_version=run.get("code_version") or code_version(), status="complete",
+            finished_at=dt.datetime.now(dt.UTC),
+        )
+        .returning(ProcessingRun.id)
+    ).scalar_one()  # fmt: skip
+    config = conn.execute(
+        select(CatalogueRelease.config).where(CatalogueRelease.id == release_id)
+    ).scalar()
+    values: dict = {"config": {**(config or {}), "processing_run_id": run_id}}
+    if run.get("morphology_version"):
+        values["morphology_version"] = run["morphology_version"]
+    conn.execute(update(CatalogueRelease).where(CatalogueRelease.id == release_id).values(values))
+    return run_id
 
 
 def classification_rows(
@@ -393,6 +470,74 @@ def _check_alignment(
             )  # fmt: skip
 
 
+def _pipeline_version(request: ReleaseRequest, read: list[tuple[InputFile, CatalogueTables]]):  # noqa: ANN202
+    return (
+        request.pipeline_version
+        or ",".join(sorted({t.version for _, t in read if t.version}))
+        or None
+    )
+
+
+@dataclass
+class _ExtensionPlan:
+    """What the release definition makes of an ``extend`` request (see below)."""
+
+    newest: object  # the newest complete version's catalogue_release row
+    add: list[tuple[InputFile, CatalogueTables]]  # files of new fields, to add to it
+    carry_field_ids: list[int] | None = None  # set: a new version carrying these fields
+
+
+def _plan_extension(
+    conn: Connection,
+    request: ReleaseRequest,
+    survey_id: int,
+    read: list[tuple[InputFile, CatalogueTables]],
+) -> _ExtensionPlan | None:
+    """The release definition (docs/ingest.md, "What a release is").
+
+    A release name is one survey's catalogue, read by one reader, at one pipeline version,
+    over a set of fields. Against the newest complete version (same survey and reader):
+
+    * files of fields it lacks are added to it; files of fields it has must be identical
+      to its own (nothing to add: already ingested);
+    * a field it has with other content (a re-issued file) makes a new version that carries
+      its other fields forward (``carry_field_ids``);
+    * an explicit pipeline version other than its own (a sync manifest's label) makes a new
+      version of exactly the files given: None, like a release without versions yet.
+
+    The version in a file name (LEGUS ``_v1_``/``_v2_``) is that field's catalogue version,
+    not a pipeline version: fields of either are added.
+    """
+    newest = newest_complete(conn, request.name)
+    if newest is None or request.attach_to:
+        return None
+    if (newest.survey_id, newest.reader) != (survey_id, request.reader):
+        return None
+    if request.pipeline_version and request.pipeline_version != newest.pipeline_version:
+        return None  # an explicit new pipeline version (a sync manifest's label)
+    have_fields = dict(
+        conn.execute(
+            select(Field.name, Field.id).join(Source, Source.field_id == Field.id)
+            .where(Source.release_id == newest.id).distinct()
+        ).all()
+    )  # fmt: skip
+    have_files = set(
+        conn.execute(select(ReleaseFile.sha256).where(ReleaseFile.release_id == newest.id))
+        .scalars()
+    )  # fmt: skip
+    add, changed = [], set()
+    for f, tables in read:
+        if tables.field not in have_fields:
+            add.append((f, tables))
+        elif f.sha256 not in have_files:
+            changed.add(tables.field)
+    if changed:  # a re-issued field: a new version with the release's other fields
+        given = {t.field for _, t in read}
+        carry = sorted(i for name, i in have_fields.items() if name not in given)
+        return _ExtensionPlan(newest, [], carry)
+    return _ExtensionPlan(newest, add)
+
+
 def _write(
     conn: Connection,
     request: ReleaseRequest,
@@ -414,8 +559,15 @@ def _write(
         ).scalar_one()  # fmt: skip
     if survey_id is None:
         raise ValueError(f"unknown survey {survey_name!r}")
+    plan = _plan_extension(conn, request, survey_id, read) if request.extend else None
+    if plan is not None and plan.carry_field_ids is None:
+        result.release_id, result.version = plan.newest.id, plan.newest.version
+        result.status = "fields added" if plan.add else "already ingested"
+        if plan.add:
+            _write_rows(conn, request, plan.newest.id, plan.add, progress, result)
+        return
     previous = complete_releases(conn, request.name)
-    if previous and not request.new_version:
+    if previous and not (request.new_version or request.extend):
         raise ReleaseConflictError(
             f"release {request.name!r} exists (version {previous[-1].version}) with other "
             "content; ask for a new version (--new-version) to ingest these files beside it"
@@ -429,9 +581,7 @@ def _write(
             name=request.name,
             version=version,
             survey_id=survey_id,
-            pipeline_version=request.pipeline_version
-            or ",".join(sorted({t.version for _, t in read if t.version}))
-            or None,
+            pipeline_version=_pipeline_version(request, read),
             status="loading",
             reader=request.reader,
             reader_version=request.reader_version,
@@ -448,12 +598,38 @@ def _write(
         .returning(CatalogueRelease.id)
     ).scalar_one()
     result.release_id, result.version = release_id, version
+    sed_method_ids = _write_rows(conn, request, release_id, read, progress, result)
+    if plan is not None and plan.carry_field_ids:
+        result.carried = carry_forward(conn, plan.newest.id, release_id, plan.carry_field_ids)
+    result.superseded = mark_superseded(conn, request.name, release_id)
+    conn.execute(
+        update(CatalogueRelease)
+        .where(CatalogueRelease.id == release_id)
+        .values(
+            status="complete",
+            completed_at=dt.datetime.now(dt.UTC),
+            default_sed_method_id=sed_method_ids[0] if sed_method_ids else None,
+        )
+    )
+
+
+def _write_rows(
+    conn: Connection,
+    request: ReleaseRequest,
+    release_id: int,
+    read: list[tuple[InputFile, CatalogueTables]],
+    progress: Progress | None,
+    result: IngestResult,
+) -> list[int]:
+    """Write the rows of ``read`` into release ``release_id``; the SED methods met."""
     source_release_id = _attach_target(conn, request.attach_to) if request.attach_to else release_id
     delivering = release_id if request.attach_to else None
+    run_id = record_processing_run(conn, release_id, read)
 
     stage_rows: dict[str, list[tuple]] = {k: [] for k in
                                           ("source", "photometry", "morphology",
-                                           "classification", "sed_fit")}  # fmt: skip
+                                           "classification", "sed_fit",
+                                           "selection")}  # fmt: skip
     sed_method_ids: list[int] = []
     file_rows: dict[str, dict] = {}
     for f, tables in read:
@@ -474,6 +650,7 @@ def _write(
             stage_rows["photometry"] += photometry_rows(tables, field_id, fids)
             stage_rows["morphology"] += morphology_rows(tables, field_id, fids)
             stage_rows["sed_fit"] += sed_rows(tables, field_id, sm_ids)
+            stage_rows["selection"] += selection_rows(tables, field_id)
         stage_rows["classification"] += classification_rows(tables, field_id, cm_ids)
         row = file_rows.setdefault(f.path.name, {
             "release_id": release_id, "path": f.path.name, "sha256": f.sha256,
@@ -489,6 +666,7 @@ def _write(
         "release_id": release_id,
         "source_release_id": source_release_id,
         "delivering_release_id": delivering,
+        "run_id": run_id,
     }
     specs = [
         ("source", bulk.SOURCE_STAGE),
@@ -496,6 +674,7 @@ def _write(
         ("morphology", bulk.MORPHOLOGY_STAGE),
         ("classification", bulk.CLASSIFICATION_STAGE),
         ("sed_fit", bulk.SED_STAGE),
+        ("selection", bulk.SELECTION_STAGE),
     ]
     total = sum(len(stage_rows[k]) for k, _ in specs)
     task = progress.add_task("loading", total=total) if progress else None
@@ -508,16 +687,8 @@ def _write(
         if progress:
             progress.advance(task, len(rows))
         _maybe_pause(key)
-
-    conn.execute(
-        update(CatalogueRelease)
-        .where(CatalogueRelease.id == release_id)
-        .values(
-            status="complete",
-            completed_at=dt.datetime.now(dt.UTC),
-            default_sed_method_id=sed_method_ids[0] if sed_method_ids else None,
-        )
-    )
+    result.fields = sorted({t.field for _, t in read})
+    return sed_method_ids
 
 
 def _record_failure(engine: Engine, request: ReleaseRequest, identity: str, error: str) -> None:
@@ -545,7 +716,8 @@ def _record_failure(engine: Engine, request: ReleaseRequest, identity: str, erro
 
 #: Tables whose planner statistics an ingest changes.
 LOADED_TABLES = ("catalogue_release", "release_file", "source", "photometry", "morphology",
-                 "classification", "sed_fit", "galaxy", "galaxy_alias", "field")  # fmt: skip
+                 "classification", "sed_fit", "galaxy", "galaxy_alias", "field",
+                 "source_selection", "processing_run")  # fmt: skip
 
 
 def refresh_statistics(engine: Engine) -> None:
@@ -554,13 +726,31 @@ def refresh_statistics(engine: Engine) -> None:
     Without it, PostgreSQL plans joins through the views on a freshly loaded database as if
     the tables were empty (queries that take 0.2 s take minutes); SQLite's
     ``PRAGMA optimize`` likewise runs ANALYZE where it helps.
+
+    It runs after the ingest committed, so it never fails the ingest: on SQLite it takes
+    the write lock up front (``BEGIN IMMEDIATE``, waiting up to the busy timeout, instead of
+    failing with "database is locked" when another writer committed meanwhile), and any
+    error is logged as a warning.
     """
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED_TABLES))
-        else:
-            conn.exec_driver_sql("PRAGMA optimize")
-        conn.commit()
+    try:
+        with write_transaction(engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED_TABLES))
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
+    except Exception as exc:  # noqa: BLE001 - statistics are an optimisation
+        log.warning("ingest committed; refreshing planner statistics failed: %s", exc)
+
+
+def _already_in(
+    conn: Connection, request: ReleaseRequest, identity: str, files: list[InputFile]
+) -> tuple[int, int] | None:
+    found = find_identical(conn, request.name, identity)
+    if found is None and request.skip_if_delivered:
+        found = find_delivered(
+            conn, request.name, [f.sha256 for f in files], request.pipeline_version
+        )
+    return found
 
 
 def ingest_release(
@@ -568,13 +758,20 @@ def ingest_release(
 ) -> IngestResult:
     """Ingest the files of ``request`` as one release (see the module docstring)."""
     started = time.perf_counter()
+    check_release_name(request.name)
     files = [InputFile.from_path(p) for p in request.files]
-    identity = content_identity(
-        request.reader, files, {"layout": request.layout, "attach_to": request.attach_to}
-    )
+    options = {"layout": request.layout, "attach_to": request.attach_to}
+    if request.pipeline_version:  # a new version label is a new version
+        options["pipeline_version"] = request.pipeline_version
+    if request.attach_to:  # predictions attached to a newer catalogue version are new content
+        with engine.connect() as conn:
+            target = newest_complete(conn, request.attach_to)
+        if target is not None and target.version > 1:
+            options["attach_to_version"] = target.version
+    identity = content_identity(request.reader, files, options)
     result = IngestResult(release=request.name, status="ingested", files=files)
     with engine.connect() as conn:
-        found = find_identical(conn, request.name, identity)
+        found = _already_in(conn, request, identity, files)
     if found:
         result.status, result.release_id, result.version = "already ingested", *found
         result.seconds = time.perf_counter() - started
@@ -589,18 +786,18 @@ def ingest_release(
         try:
             with write_transaction(engine) as conn:
                 lock_ingest(conn)
-                found = find_identical(conn, request.name, identity)
+                found = _already_in(conn, request, identity, files)
                 if found:  # another process ingested the same files meanwhile
                     result.status, result.release_id, result.version = "already ingested", *found
                 else:
                     _write(conn, request, identity, files, read_tables,
                            progress if show_progress else None, result)  # fmt: skip
-        except ReleaseConflictError:
+        except (ReleaseConflictError, LockTimeoutError):
             raise
         except Exception as exc:
             _record_failure(engine, request, identity, f"{type(exc).__name__}: {exc}")
             raise
-    if result.status == "ingested":
+    if result.status != "already ingested":
         refresh_statistics(engine)
     result.seconds = time.perf_counter() - started
     return result

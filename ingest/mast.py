@@ -5,6 +5,11 @@ science products (HLSP) of the survey around the galaxy, keep the cluster-catalo
 download them into the cache folder (``$CLUSTERCAT_CACHE`` or ``~/.cache/clustercat``) and
 hand them to the usual ingest. Files already in the cache are not downloaded again.
 
+The ingest applies the release definition of docs/ingest.md (``ReleaseRequest.extend``):
+the release (``SURVEY-mast`` by default) is the survey's catalogue over the fields fetched
+so far, so another galaxy's files add its fields to the newest version, and a re-issued
+file of a galaxy already there makes a new version.
+
 Network access happens only here, and only when a user asks for it; tests replace
 ``astroquery.mast.Observations`` with recorded responses.
 """
@@ -77,19 +82,28 @@ def names_galaxy(filename: str, galaxy: str) -> bool:
     return False
 
 
-def find_products(survey: str, galaxy: str):  # noqa: ANN201 - astropy Table
-    """The MAST product rows of ``survey``'s cluster catalogues for ``galaxy``."""
+def hlsp_products(provenance: str, galaxy: str):  # noqa: ANN201 - (str, astropy Table)
+    """The canonical galaxy name and every MAST HLSP product of ``provenance`` near it.
+
+    One query for the catalogue fetch and the image fetch (:mod:`.mast_images`); raises
+    ``LookupError`` when MAST has no such observation.
+    """
     from astroquery.mast import Observations
 
-    spec = SURVEYS[survey]
     name = canonical_galaxy(galaxy)[0]
     observations = Observations.query_criteria(
-        objectname=name, radius=SEARCH_RADIUS, provenance_name=spec.provenance,
+        objectname=name, radius=SEARCH_RADIUS, provenance_name=provenance,
         obs_collection="HLSP",
     )  # fmt: skip
     if len(observations) == 0:
-        raise LookupError(f"MAST has no {spec.provenance} products near {name}")
-    products = Observations.get_product_list(observations)
+        raise LookupError(f"MAST has no {provenance} products near {name}")
+    return name, Observations.get_product_list(observations)
+
+
+def find_products(survey: str, galaxy: str):  # noqa: ANN201 - astropy Table
+    """The MAST product rows of ``survey``'s cluster catalogues for ``galaxy``."""
+    spec = SURVEYS[survey]
+    name, products = hlsp_products(spec.provenance, galaxy)
     keep = [
         i for i, filename in enumerate(products["productFilename"])
         if spec.product.match(str(filename)) and names_galaxy(str(filename), galaxy)

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from .galaxies import canonical_galaxy
-from .mast import SEARCH_RADIUS, cache_dir
+from .mast import cache_dir, hlsp_products
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,8 @@ def select_images(filenames: list[str], survey: str, galaxy: str, field: str | N
 
 def find_image_products(survey: str, galaxy: str, field: str | None = None):  # noqa: ANN201
     """MAST product rows of the survey's drizzled images of ``galaxy`` (astropy Table)."""
-    from astroquery.mast import Observations
-
     spec = IMAGE_SURVEYS[survey]
-    name = canonical_galaxy(galaxy)[0]
-    observations = Observations.query_criteria(
-        objectname=name, radius=SEARCH_RADIUS, provenance_name=spec.provenance,
-        obs_collection="HLSP",
-    )  # fmt: skip
-    if len(observations) == 0:
-        raise LookupError(f"MAST has no {spec.provenance} products near {name}")
-    products = Observations.get_product_list(observations)
+    name, products = hlsp_products(spec.provenance, galaxy)
     names = [str(f) for f in products["productFilename"]]
     chosen = {f for files in select_images(names, survey, galaxy, field).values()
               for f in files.values()}  # fmt: skip

@@ -10,10 +10,13 @@ A drop directory holds one folder per pipeline version, each with a ``manifest.t
     # optional: layout = "L35-MODE-MEAN", attach_to = "legus" (starcnet), created = 2026-11-01
 
 Versions are taken oldest first (``created`` if given, else the folder name in natural
-order). Each is one ingest (atomic, idempotent: the content identity decides whether it is
-already in). Overlapping runs are safe: a database-level lock (a PostgreSQL advisory lock,
-or a lock file beside a SQLite database) makes a second run wait for the first, after
-which it finds everything ingested and does nothing.
+order). Each is one ingest (atomic, idempotent), and the release definition of
+docs/ingest.md decides what it is: files of new fields at the same pipeline version are
+added to the newest version; other content, or another ``pipeline_version``, is a new
+version. Overlapping runs are safe: a database-level lock (the row lock of
+``ingest_lock`` 'sync' on PostgreSQL, which readers cannot take, or a lock file beside a
+SQLite database) makes a second run wait for the first, after which it finds everything
+ingested and does nothing.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from .releases import SYNC_LOCK_KEY
+from .releases import SYNC_LOCK_KEY, lock_ingest
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +102,10 @@ def find_versions(drop_dir: Path) -> list[Manifest]:
 def sync_lock(engine: Engine) -> Iterator[None]:
     """Hold the database-level sync lock for the duration of the block (waits for it)."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SYNC_LOCK_KEY})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SYNC_LOCK_KEY})
-                conn.commit()
+        # the row lock of ingest_lock 'sync', held by a transaction on a connection of its own
+        with engine.connect() as conn, conn.begin():
+            lock_ingest(conn, SYNC_LOCK_KEY)
+            yield
     else:
         database = engine.url.database
         lock_path = Path(f"{database}.sync.lock") if database else None
@@ -134,7 +133,9 @@ def request_for(manifest: Manifest):  # noqa: ANN201 - (ReleaseRequest, reader) 
         files=manifest.files,
         layout=manifest.layout,
         pipeline_version=manifest.pipeline_version,
-        new_version=True,  # a drop directory delivers successive versions of a release
+        new_version=True,  # a drop directory delivers successive versions of a release ...
+        extend=True,  # ... or fields added to the newest one (docs/ingest.md)
+        skip_if_delivered=True,  # each folder once, however often sync runs
         attach_to=manifest.attach_to,
         options={"manifest": str(manifest.folder / MANIFEST), **manifest.options},
     )

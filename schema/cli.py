@@ -57,17 +57,79 @@ def upgrade_cmd(ctx: click.Context, revision: str) -> None:
 
 @db_group.command("downgrade")
 @click.argument("revision", default="-1")
-@click.option("--yes", is_flag=True, help="Confirm a downgrade to 'base' (drops every table).")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Confirm a downgrade that deletes data (dropped tables or columns with rows, "
+    "deleted rows) or reaches 'base' (drops every table).",
+)
 @click.pass_context
 def downgrade_cmd(ctx: click.Context, revision: str, yes: bool) -> None:
-    """Migrate the database down to REVISION (default: one step, -1)."""
-    if revision == "base" and not yes:
-        raise click.UsageError("downgrading to 'base' drops every table; add --yes to confirm")
+    """Migrate the database down to REVISION (default: one step, -1).
+
+    REVISION may be relative (-2) or absolute (0005, base). The downgrade is first tried in
+    a transaction that is rolled back: the revision it reaches and the rows it would delete
+    are shown, and any loss of data (and 'base') needs --yes.
+    """
     url = database_url(ctx.obj.get("database"))
-    migrate.downgrade(url, revision)
+    try:
+        plan = migrate.plan_downgrade(url, revision)
+    except migrate.DowngradeRefusedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    target = plan.target or "base"
+    if not yes:
+        if plan.target is None:
+            raise click.UsageError(
+                f"downgrading {plan.current} -> base drops every table"
+                + (f" ({plan.describe_loss()})" if plan.deletes_data else "")
+                + "; add --yes to confirm"
+            )
+        if plan.deletes_data:
+            raise click.UsageError(
+                f"downgrading {plan.current} -> {target} deletes data: {plan.describe_loss()}; "
+                "add --yes to confirm"
+            )
+    migrate.downgrade(url, target)
     engine = make_engine(url)
     console.print(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
     engine.dispose()
+
+
+@db_group.command("drop-release")
+@click.argument("name")
+@click.option("--version", "version", type=int, required=True, help="Version to drop.")
+@click.option("--yes", is_flag=True, help="Confirm: the release's rows are deleted for good.")
+@click.pass_context
+def drop_release_cmd(ctx: click.Context, name: str, version: int, yes: bool) -> None:
+    """Delete release NAME version N and every row of it (the owner's only way).
+
+    Complete releases are immutable: triggers refuse UPDATE and DELETE of their rows. This
+    command lists the release in release_drop_guard inside its transaction, which the
+    triggers accept only then (and, on PostgreSQL, only from the owner of the tables; a
+    writer is refused). Dropping the newest complete version makes the previous version
+    complete again. Refused while another release's classifications use its sources.
+    """
+    from .engine import write_transaction
+    from .immutability import ReleaseInUseError, drop_release
+
+    if not yes:
+        raise click.UsageError(
+            f"dropping release {name} v{version} deletes its rows for good; add --yes"
+        )
+    engine = engine_from_context(ctx)
+    try:
+        with write_transaction(engine) as conn:
+            dropped = drop_release(conn, name, version)
+    except (LookupError, PermissionError, ReleaseInUseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    console.print(
+        f"[green]dropped[/green] release {dropped.name} v{dropped.version} ({dropped.status}): "
+        + ", ".join(f"{n} {table}" for table, n in dropped.rows.items())
+    )
+    if dropped.promoted_version is not None:
+        console.print(f"release {dropped.name} v{dropped.promoted_version} is complete again")
 
 
 @db_group.command("current")
@@ -134,53 +196,127 @@ def _grant(ctx: click.Context, name: str, kind: str, password: str | None, **kwa
     console.print(f"[green]{verb} {result.role}[/green]: member of {result.group}")
     if result.password_set:
         console.print("  password set (log in over TCP, e.g. host=127.0.0.1)")
+    limit = "none" if result.connection_limit < 0 else str(result.connection_limit)
+    console.print(f"  CONNECTION LIMIT {limit}")
     for key, value in result.settings.items():
         console.print(f"  ALTER ROLE {result.role} SET {key} = {value}")
     for key in result.reset:
         console.print(f"  ALTER ROLE {result.role} RESET {key} (it was a reader)")
 
 
-def _password_option(f):  # noqa: ANN001, ANN202
-    return click.option(
+def _refuse_password_argument(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "--password is not accepted: a password on the command line is visible to every "
+            "user of the machine (ps, /proc) and stays in the shell history. Use "
+            "--password-env VAR (the password in environment variable VAR) or "
+            "--password-prompt (typed, hidden, asked twice).",
+            ctx,
+        )
+
+
+def _password_options(f):  # noqa: ANN001, ANN202
+    f = click.option(
         "--password",
-        default=None,
-        help="Set this login password (otherwise an existing password is kept; a new role "
-        "without one can only log in where pg_hba.conf allows peer/trust).",
+        hidden=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_refuse_password_argument,
+        help="Refused: see --password-env and --password-prompt.",
     )(f)
+    f = click.option(
+        "--password-prompt",
+        is_flag=True,
+        help="Ask for the login password (hidden input, typed twice).",
+    )(f)
+    return click.option(
+        "--password-env",
+        metavar="VAR",
+        default=None,
+        help="Take the login password from environment variable VAR. Without this or "
+        "--password-prompt an existing password is kept; a new role without one can only "
+        "log in where pg_hba.conf allows peer/trust.",
+    )(f)
+
+
+def _password(password_env: str | None, password_prompt: bool) -> str | None:
+    """The password from an environment variable or a hidden prompt, never from argv."""
+    import os
+
+    if password_env is not None and password_prompt:
+        raise click.UsageError("give either --password-env or --password-prompt, not both")
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise click.UsageError(f"--password-env {password_env}: that variable is not set")
+        if not value:
+            raise click.UsageError(f"--password-env {password_env}: that variable is empty")
+        return value
+    if password_prompt:
+        value = click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True, err=True, type=str
+        )
+        if not value:
+            raise click.UsageError("empty password")
+        return value
+    return None
 
 
 @db_group.command("grant-reader")
 @click.argument("name")
-@_password_option
+@_password_options
 @click.option(
     "--statement-timeout",
     default="60s",
     show_default=True,
-    help="statement_timeout set on the role (role settings are not inherited).",
+    help="statement_timeout set on the role (a default the reader can change: docs/roles.md).",
+)
+@click.option(
+    "--connection-limit",
+    type=click.IntRange(min=-1),
+    default=8,
+    show_default=True,
+    help="Concurrent sessions of this role (-1: no limit). A real limit: the reader cannot "
+    "change it.",
 )
 @click.pass_context
 def grant_reader_cmd(
-    ctx: click.Context, name: str, password: str | None, statement_timeout: str
+    ctx: click.Context,
+    name: str,
+    password_env: str | None,
+    password_prompt: bool,
+    statement_timeout: str,
+    connection_limit: int,
 ) -> None:
     """Create login role NAME if missing and make it a read-only collaborator (PostgreSQL).
 
-    GRANT clustercat_reader TO NAME, then ALTER ROLE NAME SET statement_timeout and
-    default_transaction_read_only = on. SQLite has no roles: the command refuses it.
+    GRANT clustercat_reader TO NAME, CONNECTION LIMIT, then ALTER ROLE NAME SET
+    statement_timeout, idle_in_transaction_session_timeout and default_transaction_read_only
+    (after RESET ALL). SQLite has no roles: the command refuses it.
     """
-    _grant(ctx, name, "reader", password, statement_timeout=statement_timeout)
+    _grant(
+        ctx,
+        name,
+        "reader",
+        _password(password_env, password_prompt),
+        statement_timeout=statement_timeout,
+        connection_limit=connection_limit,
+    )
 
 
 @db_group.command("grant-writer")
 @click.argument("name")
-@_password_option
+@_password_options
 @click.pass_context
-def grant_writer_cmd(ctx: click.Context, name: str, password: str | None) -> None:
+def grant_writer_cmd(
+    ctx: click.Context, name: str, password_env: str | None, password_prompt: bool
+) -> None:
     """Create login role NAME if missing and let it read and write data (PostgreSQL).
 
     GRANT clustercat_writer TO NAME (INSERT/UPDATE/DELETE on every table, no DDL).
     SQLite has no roles: the command refuses it.
     """
-    _grant(ctx, name, "writer", password)
+    _grant(ctx, name, "writer", _password(password_env, password_prompt))
 
 
 # --- data dictionary ------------------------------------------------------------------------

@@ -16,7 +16,8 @@ here, in numpy, with the Vincenty formula (exact at all separations, stable near
 degrees). The backends therefore agree bit for bit: the same candidate superset goes through
 the same arithmetic on the same IEEE doubles.
 
-Only releases whose status is ``complete`` or ``superseded`` are searched, as in the views.
+Only the newest complete version of each release name is searched, as in the views (older,
+``superseded`` versions stay in the ``_all`` views).
 
 Speed (``bench/cone.py --n 2e5 --fields 40``: 1-arcmin cones of ~490 sources, five total
 magnitudes per source, the V lookup included, on a shared 2-core machine): median 10-21 ms
@@ -41,7 +42,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
-from .views import VISIBLE_RELEASE_STATUSES
+from .views import NEWEST_RELEASE_STATUS
 
 __all__ = [
     "CONE_COLUMNS",
@@ -85,7 +86,7 @@ FROM source s {indexed}
 WHERE {spatial}
 """
 
-_RELEASES = f"SELECT id, name FROM catalogue_release WHERE status IN {VISIBLE_RELEASE_STATUSES}"
+_RELEASES = f"SELECT id, name FROM catalogue_release WHERE status IN {NEWEST_RELEASE_STATUS}"
 
 _FIELDS_SQL = (
     "SELECT f.id, f.name, g.name FROM field f JOIN galaxy g ON g.id = f.galaxy_id "

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Double, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Double, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigIntPK, JSONDoc, created_at_column
+
+#: States of an injection run; only complete runs are visible in ``injection_completeness``.
+INJECTION_RUN_STATUSES = ("running", "complete")
 
 
 class InjectionRun(Base):
@@ -20,6 +23,9 @@ class InjectionRun(Base):
     __tablename__ = "injection_run"
     __table_args__ = (
         CheckConstraint("n_trials >= 0", name="n_trials_nonnegative"),
+        CheckConstraint("status IN ('running', 'complete')", name="status_known"),
+        CheckConstraint("grid IN ('thilker', 'c4')", name="grid_known"),
+        CheckConstraint("batch_size > 0", name="batch_size_positive"),
         {"comment": "artificial-cluster injection runs"},
     )
 
@@ -43,6 +49,27 @@ class InjectionRun(Base):
         String(64), comment="ClusterCat version that ran (text)"
     )
     created_at: Mapped[dt.datetime] = created_at_column()
+    status: Mapped[str] = mapped_column(
+        String(16),
+        default="running",
+        server_default="running",
+        comment="running | complete; trials of running runs are hidden from the views (text)",
+    )
+    grid: Mapped[str | None] = mapped_column(
+        String(16), comment="parameter sampling: thilker | c4 (text)"
+    )
+    batch_size: Mapped[int | None] = mapped_column(
+        comment="clusters injected per frame set (count)"
+    )
+    n_frame_sets: Mapped[int | None] = mapped_column(comment="frame sets in the run (count)")
+    identity_sha256: Mapped[str | None] = mapped_column(
+        String(64),
+        unique=True,
+        comment="SHA-256 of field, images, settings, seed and size: a resumed run's key (hex)",
+    )
+    completed_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="time the last frame set was written (UTC)"
+    )
 
 
 class InjectionTrial(Base):
@@ -55,6 +82,8 @@ class InjectionTrial(Base):
         CheckConstraint("av_mag >= 0", name="av_nonnegative"),
         CheckConstraint("r_eff_pc > 0", name="r_eff_positive"),
         CheckConstraint("fwhm_px > 0", name="fwhm_positive"),
+        CheckConstraint("frame_set >= 0", name="frame_set_nonnegative"),
+        Index("ix_injection_trial_run_id_frame_set", "run_id", "frame_set"),
         {
             "comment": "injected synthetic clusters and their recovery per stage",
             "postgresql_partition_by": "HASH (run_id)",
@@ -113,3 +142,69 @@ class InjectionTrial(Base):
     recovered: Mapped[bool | None] = mapped_column(
         Boolean, comment="would enter the candidate catalogue (boolean)"
     )
+    frame_set: Mapped[int] = mapped_column(
+        comment="frame set (batch) the cluster was injected with, 0-based (index)"
+    )
+    in_selection_region: Mapped[bool | None] = mapped_column(
+        Boolean, comment="measured MCI inside the selection region used (boolean)"
+    )
+    match_distance_px: Mapped[float | None] = mapped_column(
+        Double, comment="distance of the matched detection from the injection (pix)"
+    )
+
+
+#: Bins of the ``injection_completeness`` view: quantity -> (trial column, bin width, unit).
+COMPLETENESS_BINS: dict[str, tuple[str, float, str]] = {
+    "mag_v": ("mag_in_v", 0.25, "Vega mag"),
+    "log_mass": ("log_mass", 0.25, "log Msun"),
+    "log_age": ("log_age", 0.25, "log yr"),
+    "av": ("av_mag", 0.25, "mag"),
+    "r_eff": ("r_eff_pc", 1.0, "pc"),
+}
+
+
+def _completeness_view_sql() -> str:
+    parts = [
+        f"SELECT t.run_id, '{q}' AS quantity, '{unit}' AS unit, "
+        f"floor(t.{col} / {w}) * {w} AS bin_low, {w} AS bin_width, "
+        "CASE WHEN t.detected THEN 1 ELSE 0 END AS det, "
+        "CASE WHEN t.recovered THEN 1 ELSE 0 END AS rec "
+        f"FROM injection_trial t WHERE t.{col} IS NOT NULL"
+        for q, (col, w, unit) in COMPLETENESS_BINS.items()
+    ]
+    binned = " UNION ALL ".join(parts)
+    n = "CAST(count(*) AS DOUBLE PRECISION)"
+    k = "CAST(sum(b.rec) AS DOUBLE PRECISION)"
+    return (
+        f"SELECT r.id AS run_id, f.name AS field, r.grid AS grid, b.quantity AS quantity, "
+        f"b.unit AS unit, b.bin_low AS bin_low, b.bin_low + b.bin_width AS bin_high, "
+        f"count(*) AS n_injected, sum(b.det) AS n_detected, sum(b.rec) AS n_recovered, "
+        f"{k} / {n} AS completeness, sqrt({k} * ({n} - {k}) / {n}) / {n} AS completeness_err "
+        f"FROM ({binned}) b JOIN injection_run r ON r.id = b.run_id AND r.status = 'complete' "
+        "JOIN field f ON f.id = r.field_id "
+        "GROUP BY r.id, f.name, r.grid, b.quantity, b.unit, b.bin_low, b.bin_width"
+    )
+
+
+#: The ``injection_completeness`` view (migration 0009): recovered / injected per bin.
+INJECTION_COMPLETENESS_VIEW = _completeness_view_sql()
+
+#: Comments of the view and its columns (COMMENT ON on PostgreSQL; docs/injection.md).
+INJECTION_COMPLETENESS_COMMENTS: tuple[str, dict[str, str]] = (
+    "completeness of complete injection runs: recovered / injected trials binned in injected "
+    "V magnitude, log mass, log age, A_V and r_eff, with binomial errors",
+    {
+        "run_id": "injection run (key: injection_run.id)",
+        "field": "field injected into (text)",
+        "grid": "parameter sampling of the run: thilker | c4 (text)",
+        "quantity": "binned quantity: mag_v | log_mass | log_age | av | r_eff (text)",
+        "unit": "unit of bin_low and bin_high (text)",
+        "bin_low": "lower bin edge, inclusive (unit column)",
+        "bin_high": "upper bin edge, exclusive (unit column)",
+        "n_injected": "trials injected in the bin (count)",
+        "n_detected": "trials found by source detection (count)",
+        "n_recovered": "trials that entered the candidate catalogue (count)",
+        "completeness": "n_recovered / n_injected (fraction)",
+        "completeness_err": "binomial error sqrt(p (1 - p) / n_injected) (fraction)",
+    },
+)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +26,11 @@ from .reference import Survey
 
 RELEASE_STATUSES = ("loading", "complete", "failed", "superseded")
 RUN_STATUSES = ("running", "complete", "failed")
+
+#: Release names: a letter or digit, then letters, digits and ``. _ + -``; at most
+#: :data:`RELEASE_NAME_MAX` characters (the length of ``catalogue_release.name``).
+RELEASE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+RELEASE_NAME_MAX = 128
 
 
 class CatalogueRelease(Base):
@@ -38,12 +44,20 @@ class CatalogueRelease(Base):
         ),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_catalogue_release_status", "status"),
+        # at most one complete version per name: the one the plain views show
+        Index(
+            "uq_catalogue_release_complete_name",
+            "name",
+            unique=True,
+            postgresql_where=text("status = 'complete'"),
+            sqlite_where=text("status = 'complete'"),
+        ),
         {"comment": "ingested catalogue versions; complete releases are never modified"},
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="surrogate key (key)")
     name: Mapped[str] = mapped_column(
-        String(128), comment="release name chosen at ingest, e.g. 'legus-v1' (text)"
+        String(RELEASE_NAME_MAX), comment="release name chosen at ingest, e.g. 'legus-v1' (text)"
     )
     version: Mapped[int] = mapped_column(
         default=1, comment="version number under this name, 1, 2, ... (count)"
@@ -165,4 +179,46 @@ class ProcessingRun(Base):
     started_at: Mapped[dt.datetime] = created_at_column("start time (UTC)")
     finished_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), comment="end time (UTC)"
+    )
+
+
+class ReleaseDropGuard(Base):
+    """Releases ``clustercat db drop-release`` is deleting in the current transaction.
+
+    The immutability triggers (:mod:`clustercat.schema.immutability`) let UPDATE and DELETE
+    through for a release listed here, and on PostgreSQL only when the current user is the
+    database owner. Rows exist only inside the drop transaction; the table is empty otherwise.
+    """
+
+    __tablename__ = "release_drop_guard"
+    __table_args__ = (
+        {
+            "comment": "releases being dropped by 'clustercat db drop-release' in the current "
+            "transaction (the owner's only way past immutability); empty otherwise"
+        },
+    )
+
+    release_id: Mapped[int] = mapped_column(
+        BigInteger,
+        primary_key=True,
+        autoincrement=False,
+        comment="catalogue_release.id being dropped (key)",
+    )
+
+
+class IngestLock(Base):
+    """Named rows whose row lock (``SELECT ... FOR UPDATE``) serialises writers.
+
+    Readers may SELECT but not UPDATE this table, so they cannot take the lock (an advisory
+    lock could be taken by anyone who can connect). PostgreSQL only: on SQLite the write
+    transaction (``BEGIN IMMEDIATE``) is the lock and the rows are unused.
+    """
+
+    __tablename__ = "ingest_lock"
+    __table_args__ = (
+        {"comment": "one row per writer lock (ingest, sync, sed, ssp): writers lock the row"},
+    )
+
+    name: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="lock name: ingest | sync | sed | ssp (text)"
     )

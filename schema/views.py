@@ -4,11 +4,15 @@ Each view body is a versioned constant. A migration creates a view from one vers
 a later change to a view is a new constant and a new migration, so old migrations keep
 replaying exactly. Columns may be added in later versions, never renamed or removed.
 
-Only releases whose status is ``complete`` or ``superseded`` are visible through the
-views, so a release that is still loading (or failed) is never half-visible.
+A release that is still loading (or failed) is never visible. Since version 3 (revision
+0007) the plain views show the newest complete version of each release name, and a twin
+``<view>_all`` shows every complete and superseded version with ``release_version`` and
+``release_status`` columns.
 """
 
 from __future__ import annotations
+
+from .injection import INJECTION_COMPLETENESS_COMMENTS
 
 VISIBLE_RELEASE_STATUSES = "('complete', 'superseded')"
 
@@ -661,12 +665,134 @@ def _in_order(
     return comment, {name: columns[name] for name in order}
 
 
-#: Every collaborator view at head and its documentation, columns in view order (for the
-#: data dictionary and exports). Update this mapping together with each new views revision.
-CURRENT_VIEW_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+#: The collaborator views of revisions 0003 and 0005 with their documentation, columns in
+#: view order (the base of version 3 below).
+_COMMENTS_V2: dict[str, tuple[str, dict[str, str]]] = {
     **VIEW_COMMENTS_V1,
     "cluster_catalogue": _in_order(
         VIEW_COMMENTS_V1["cluster_catalogue"], CLUSTER_CATALOGUE_COLUMNS_V1
     ),
     **VIEW_COMMENTS_V2,
+}
+
+
+# --- version 3: the newest complete version of each release, and the _all views (0007) -----
+#
+# A release name has versions 1, 2, ...; ingesting a new version marks the older complete one
+# ``superseded`` in the same transaction, and a partial unique index keeps at most one
+# ``complete`` version per name. The plain views therefore show ``status = 'complete'``: the
+# newest complete version of each release name. Every view has a twin ``<view>_all`` that
+# shows every complete *and* superseded version, with ``release_version`` and
+# ``release_status`` columns, so older versions stay queryable.
+
+#: Status of the one version per release name the plain views show.
+NEWEST_RELEASE_STATUS = "('complete')"
+
+#: The top-level FROM of each view body, before which the ``_all`` views add columns.
+_TOP_FROM = {
+    "cluster_catalogue": "\nFROM source s\n",
+    "source_classes": "\nFROM classification c\n",
+    "source_photometry": "\nFROM photometry p\n",
+    "source_photometry_wide": "\nFROM source s\n",
+    "sed_results": "\nFROM sed_fit sf\n",
+    "crossmatch_pairs": "\nFROM crossmatch_pair cp\n",
+}
+
+#: Columns the ``_all`` twin adds at the end, with their comments.
+_ALL_EXTRA_COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
+    "crossmatch_pairs": {
+        "release_version_a": ("rla.version", "version number of side A's release (count)"),
+        "release_version_b": ("rlb.version", "version number of side B's release (count)"),
+        "release_status_a": (
+            "rla.status",
+            "complete | superseded: status of side A's release (text)",
+        ),
+        "release_status_b": (
+            "rlb.status",
+            "complete | superseded: status of side B's release (text)",
+        ),
+    },
+    "release_summary": {},  # has release_version and release_status already
+}
+_RELEASE_STATUS_COLUMN = (
+    "r.status",
+    "complete (the newest complete version of the name) | superseded (an older one) (text)",
+)
+
+
+def _newest_only(body: str) -> str:
+    """``body`` restricted to the newest complete version of each release name."""
+    visible = f"IN {VISIBLE_RELEASE_STATUSES}"
+    if visible not in body:
+        raise ValueError("view body has no release-status condition")
+    return body.replace(visible, f"IN {NEWEST_RELEASE_STATUS}")
+
+
+def _extra_columns(name: str) -> dict[str, tuple[str, str]]:
+    return _ALL_EXTRA_COLUMNS.get(name, {"release_status": _RELEASE_STATUS_COLUMN})
+
+
+def _with_columns(name: str, body: str) -> str:
+    """``body`` with the ``_all`` view's extra columns appended to its SELECT list."""
+    extra = _extra_columns(name)
+    if not extra:
+        return body
+    marker = _TOP_FROM[name]
+    if body.count(marker) != 1:
+        raise ValueError(f"cannot find the top-level FROM of view {name}")
+    columns = "".join(f",\n    {expr} AS {col}" for col, (expr, _) in extra.items())
+    return body.replace(marker, columns + marker)
+
+
+_BODIES_V2: dict[str, str] = {**VIEWS_V1, **VIEWS_V2}
+
+#: view name -> body, as created by revision 0007 (version 3): the plain views show the
+#: newest complete version of each release name, the ``_all`` views every visible version.
+VIEWS_V3: dict[str, str] = {
+    **{name: _newest_only(body) for name, body in _BODIES_V2.items()},
+    **{f"{name}_all": _with_columns(name, body) for name, body in _BODIES_V2.items()},
+}
+
+
+def _newest_comment(comment: str) -> str:
+    return (
+        comment.replace(
+            "of every complete release", "of the newest complete version of each release name"
+        )
+        .replace("between complete releases", "between the newest complete versions")
+        .replace("one row per complete release,", "one row per newest complete release version,")
+    )
+
+
+def _all_comment(name: str, comment: str) -> str:
+    return (
+        f"like {name}, for every complete and superseded version of each release (older "
+        f"versions stay queryable): {comment}"
+    )
+
+
+#: view name -> (comment, {column: comment}) of the version-3 views, columns in view order.
+VIEW_COMMENTS_V3: dict[str, tuple[str, dict[str, str]]] = {
+    **{
+        name: (_newest_comment(comment), dict(columns))
+        for name, (comment, columns) in _COMMENTS_V2.items()
+    },
+    **{
+        f"{name}_all": (
+            _all_comment(name, comment),
+            {**columns, **{c: text for c, (_, text) in _extra_columns(name).items()}},
+        )
+        for name, (comment, columns) in _COMMENTS_V2.items()
+    },
+}
+VIEW_COMMENTS_V3["release_summary"][1]["release_status"] = (
+    "complete: the newest complete version of the release name (text)"
+)
+
+#: Every collaborator view at head and its documentation, columns in view order (for the
+#: data dictionary and exports). Update this mapping together with each new views revision;
+#: views defined with their tables' module are documented there (0009: injection).
+CURRENT_VIEW_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    **VIEW_COMMENTS_V3,
+    "injection_completeness": INJECTION_COMPLETENESS_COMMENTS,
 }

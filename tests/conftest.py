@@ -131,6 +131,88 @@ def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return _new_database(backend, request, tmp_path)
 
 
+def login_as(url: str, role: str, password: str) -> Engine:
+    """An engine on ``url``'s database that logs in as ``role`` over TCP with its password.
+
+    PostgreSQL only (roles and password logins are the point). Skips, or fails under
+    ``CLUSTERCAT_REQUIRE_POSTGRES=1``, when the server refuses TCP logins.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    admin = make_engine(url)
+    with admin.connect() as conn:
+        port = conn.exec_driver_sql("SHOW port").scalar()
+    admin.dispose()
+    login = make_url(url).set(
+        drivername="postgresql+psycopg", username=role, password=password, host="127.0.0.1",
+        port=int(port), query={},
+    )  # fmt: skip
+    engine = create_engine(login)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        engine.dispose()
+        message = f"cannot log in as a new role over TCP 127.0.0.1:{port} ({exc.orig})"
+        if os.environ.get("CLUSTERCAT_REQUIRE_POSTGRES", "") not in ("", "0"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return engine
+
+
+@pytest.fixture
+def dask_scheduler_address(tmp_path: Path) -> Iterator[str]:
+    """A real Dask cluster in separate processes: ``dask scheduler`` and one ``dask worker``
+    on 127.0.0.1, as a user's ``--scheduler tcp://...`` would be; yields its address.
+
+    Separate commands rather than a ``LocalCluster(processes=True)``: spawned worker
+    processes re-import the parent's ``__main__``, which after the dashboard's AppTest runs
+    is a Streamlit script.
+    """
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    log = (tmp_path / "dask.log").open("w")
+    common = {"stdout": log, "stderr": subprocess.STDOUT, "cwd": tmp_path}
+    scheduler = subprocess.Popen(
+        ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        **common,
+    )
+    worker = subprocess.Popen(
+        ["dask", "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+         "--host", "127.0.0.1", "--local-directory", str(tmp_path)],
+        **common,
+    )  # fmt: skip
+    try:
+        from distributed import Client
+
+        deadline = time.monotonic() + 90
+        with Client(address, timeout="60s") as client:
+            while not client.scheduler_info()["workers"]:
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    log.flush()
+                    pytest.fail(
+                        "dask worker did not start:\n" + (tmp_path / "dask.log").read_text()
+                    )
+                time.sleep(0.2)
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
 def skip_or_fail(message: str) -> NoReturn:
     """Skip a test whose real data are missing, or fail it under CLUSTERCAT_REQUIRE_DATA=1."""
     if data_required():

@@ -320,3 +320,20 @@ def test_unknown_release_is_an_error(backend: str, legus_db_url: str) -> None:
         obj={"database": legus_db_url},
     )  # fmt: skip
     assert out.exit_code == 2 and "no release named 'no-such-release'" in out.output
+
+
+def test_cone_searches_only_the_newest_version(session, backend: str) -> None:  # noqa: ANN001
+    """After a new version completes, the cone search (like the views) shows only it."""
+    from factories import make_release
+
+    old = make_release(session, name="cone-versions", status="complete", n_sources=3)
+    old.status = "superseded"  # the one change a complete release allows
+    session.flush()
+    new = make_release(session, name="cone-versions-2", status="loading", n_sources=2)
+    new.name, new.version = "cone-versions", 2
+    session.flush()
+    new.status = "complete"
+    session.flush()
+    found = cone_search(session.connection(), 24.17, 15.78, "30arcsec", release="cone-versions")
+    assert len(found) == 2
+    assert set(found["release"]) == {"cone-versions"}

@@ -143,7 +143,8 @@ def synthetic(session: Session) -> dict[str, int]:
     classes and a release that is still loading."""
     a = make_release(session, name="views-a", n_sources=3)
     b = make_release(session, name="views-b", n_sources=2)
-    make_release(session, name="views-c", n_sources=2, galaxy="NGC 9001", field="ngc9001")
+    c = make_release(session, name="views-c", status="loading", n_sources=2,
+                     galaxy="NGC 9001", field="ngc9001")  # fmt: skip
     hidden = make_release(session, name="views-hidden", status="loading", n_sources=2)
     sources_a = session.scalars(
         select(Source).where(Source.release_id == a.id).order_by(Source.id_in_release)
@@ -166,6 +167,8 @@ def synthetic(session: Session) -> dict[str, int]:
         select(Classification).join(Source).where(Source.release_id == c_id)
     ):
         session.delete(row)
+    session.flush()
+    c.status = "complete"  # a complete release's rows are immutable: complete it afterwards
     human_a = session.scalar(
         select(ClassificationMethod.id).where(ClassificationMethod.name == "views-a human")
     )

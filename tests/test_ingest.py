@@ -191,16 +191,33 @@ def test_other_content_under_a_name_needs_a_new_version(
         per_version = dict(
             conn.execute(
                 text(
+                    "SELECT release_version, count(*) FROM cluster_catalogue_all "
+                    "WHERE release = 'cat' GROUP BY 1"
+                )
+            ).all()
+        )
+        newest = dict(
+            conn.execute(
+                text(
                     "SELECT release_version, count(*) FROM cluster_catalogue "
                     "WHERE release = 'cat' GROUP BY 1"
                 )
             ).all()
         )
-        supersedes = conn.execute(
-            text("SELECT supersedes_id FROM catalogue_release WHERE id = :id"),
-            {"id": v2.release_id},
-        ).scalar()
+        supersedes, statuses = (
+            conn.execute(
+                text("SELECT supersedes_id FROM catalogue_release WHERE id = :id"),
+                {"id": v2.release_id},
+            ).scalar(),
+            dict(
+                conn.execute(
+                    text("SELECT version, status FROM catalogue_release WHERE name = 'cat'")
+                ).all()
+            ),
+        )
     assert per_version == {1: 3080, 2: 593}  # both versions side by side, v1 untouched
+    assert newest == {2: 593}  # the plain view shows the newest complete version
+    assert statuses == {1: "superseded", 2: "complete"}
     assert supersedes == v1.release_id
     engine.dispose()
 
@@ -320,10 +337,16 @@ def test_two_concurrent_syncs_ingest_each_version_once(
             )
         ).all()
         n = conn.execute(
-            text("SELECT release_version, count(*) FROM cluster_catalogue GROUP BY 1 ORDER BY 1")
+            text(
+                "SELECT release_version, count(*) FROM cluster_catalogue_all GROUP BY 1 ORDER BY 1"
+            )
         ).all()
-    assert [tuple(v) for v in versions] == [(1, "v1", "complete"), (2, "v2", "complete")]
+        shown = conn.execute(
+            text("SELECT release_version, count(*) FROM cluster_catalogue GROUP BY 1")
+        ).all()
+    assert [tuple(v) for v in versions] == [(1, "v1", "superseded"), (2, "v2", "complete")]
     assert [tuple(r) for r in n] == [(1, 3080), (2, 3673)]
+    assert [tuple(r) for r in shown] == [(2, 3673)]
     before = _counts(engine)
     again = _clustercat(migrated_url, "ingest", "sync", str(drop))
     out = again.communicate(timeout=300)[0]

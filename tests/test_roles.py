@@ -10,7 +10,6 @@ test role gets a unique name and is dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -29,7 +28,8 @@ from clustercat.schema.roles import (
     role_settings,
 )
 from clustercat.schema.views import CURRENT_VIEW_COMMENTS
-from sqlalchemy import Engine, create_engine, text
+from conftest import login_as
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -85,22 +85,7 @@ def new_role(admin: Engine) -> Iterator[Callable[[], str]]:
 
 def _login(roles_db: str, admin: Engine, role: str, password: str) -> Engine:
     """An engine that logs in as ``role`` over TCP with its password."""
-    with admin.connect() as conn:
-        port = conn.exec_driver_sql("SHOW port").scalar()
-    url = make_url(roles_db).set(
-        username=role, password=password, host="127.0.0.1", port=int(port), query={}
-    )
-    engine = create_engine(url.set(drivername="postgresql+psycopg"))
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except OperationalError as exc:
-        engine.dispose()
-        message = f"cannot log in as a new role over TCP 127.0.0.1:{port} ({exc.orig})"
-        if os.environ.get("CLUSTERCAT_REQUIRE_POSTGRES", "") not in ("", "0"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return engine
+    return login_as(roles_db, role, password)
 
 
 def _relations() -> list[str]:
@@ -130,7 +115,11 @@ def test_grant_reader_creates_a_login_role(
         settings = role_settings(conn, name)
     assert tuple(login) == (True, True)
     assert set(groups) == {READER_GROUP}
-    assert settings == {"statement_timeout": "60s", "default_transaction_read_only": "on"}
+    assert settings == {
+        "statement_timeout": "60s",
+        "idle_in_transaction_session_timeout": "5min",
+        "default_transaction_read_only": "on",
+    }
 
 
 @postgres_only
@@ -239,7 +228,12 @@ def test_cli_grant_reader(backend: str, roles_db: str, admin: Engine, new_role) 
     name, password = new_role(), secrets.token_hex(8)
     runner = CliRunner()
     obj = {"database": roles_db}
-    out = runner.invoke(db_group, ["grant-reader", name, "--password", password], obj=obj)
+    out = runner.invoke(
+        db_group,
+        ["grant-reader", name, "--password-env", "CC_PW"],
+        obj=obj,
+        env={"CC_PW": password},
+    )
     assert out.exit_code == 0, out.output
     assert f"created login role {name}" in out.output and "statement_timeout = 60s" in out.output
     again = runner.invoke(db_group, ["grant-reader", name], obj=obj)
@@ -261,15 +255,15 @@ def test_role_names_are_checked(backend: str, admin: Engine, bad: str) -> None:
 def test_grants_survive_a_downgrade_and_upgrade_of_the_newest_revision(
     backend: str, roles_db: str, admin: Engine, new_role: Callable[[], str]
 ) -> None:
-    """Membership in the group role is all a login role has, so the views that revision 0005
+    """Membership in the group role is all a login role has, so the views that revision 0007
     drops and re-creates are readable again at once (explicit grants and 0004's defaults)."""
     name, password = new_role(), secrets.token_hex(8)
     grant_reader(admin, name, password)
     admin.dispose()  # the downgrade drops views: no pooled connection may hold them
-    migrate.downgrade(roles_db, "-1")
+    migrate.downgrade(roles_db, "0006")
     with admin.connect() as conn:
         views = set(conn.exec_driver_sql("SELECT viewname FROM pg_views").scalars())
-    assert "release_summary" not in views
+    assert "release_summary" in views and "cluster_catalogue_all" not in views
     migrate.upgrade(roles_db)
     reader = _login(roles_db, admin, name, password)
     try:
@@ -278,3 +272,154 @@ def test_grants_survive_a_downgrade_and_upgrade_of_the_newest_revision(
                 conn.execute(text(f'SELECT * FROM "{relation}" LIMIT 1')).all()
     finally:
         reader.dispose()
+
+
+# --- passwords never on the command line; what is and is not a limit (issue 13) --------------
+
+
+def test_password_on_the_command_line_is_refused(tmp_path) -> None:  # noqa: ANN001
+    """No database is needed: the option is refused before anything connects."""
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    runner = CliRunner()
+    for command in ("grant-reader", "grant-writer"):
+        out = runner.invoke(
+            db_group, [command, "alice", "--password", "s3cret"], obj={"database": url}
+        )
+        assert out.exit_code == 2, out.output
+        assert "--password is not accepted" in out.output and "--password-env" in out.output
+        assert "s3cret" not in out.output
+    unset = runner.invoke(
+        db_group, ["grant-reader", "alice", "--password-env", "CC_NOT_SET_ANYWHERE"],
+        obj={"database": url}, env={"CC_NOT_SET_ANYWHERE": None},
+    )  # fmt: skip
+    assert unset.exit_code == 2 and "CC_NOT_SET_ANYWHERE: that variable is not set" in unset.output
+    both = runner.invoke(
+        db_group, ["grant-writer", "alice", "--password-env", "X", "--password-prompt"],
+        obj={"database": url}, env={"X": "pw"},
+    )  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+@postgres_only
+def test_password_prompt_is_hidden_and_confirmed(
+    backend: str, roles_db: str, admin: Engine, new_role: Callable[[], str]
+) -> None:
+    name, password = new_role(), secrets.token_hex(8)
+    runner = CliRunner()
+    obj = {"database": roles_db}
+    mismatch = runner.invoke(
+        db_group, ["grant-writer", name, "--password-prompt"], obj=obj,
+        input=f"{password}\nsomething-else\n{password}\n{password}\n",
+    )  # fmt: skip
+    assert mismatch.exit_code == 0, mismatch.output
+    assert "do not match" in mismatch.output and password not in mismatch.output
+    writer = _login(roles_db, admin, name, password)
+    writer.dispose()
+
+
+def _reader_session(roles_db: str, admin: Engine, new_role: Callable[[], str], **kwargs):  # noqa: ANN003, ANN202
+    name, password = new_role(), secrets.token_hex(8)
+    grant_reader(admin, name, password, **kwargs)
+    return name, password, _login(roles_db, admin, name, password)
+
+
+@postgres_only
+def test_session_settings_are_defaults_not_limits(
+    backend: str, roles_db: str, admin: Engine, new_role: Callable[[], str]
+) -> None:
+    """What PostgreSQL does not prevent, stated as a test: a reader can SET its statement
+    timeout to 0 in a session and even ALTER ROLE itself; grant-reader restores the setting."""
+    name, _, reader = _reader_session(roles_db, admin, new_role, statement_timeout="1s")
+    try:
+        with reader.connect() as conn:
+            conn.exec_driver_sql("SET statement_timeout = 0")
+            assert conn.exec_driver_sql("SELECT pg_sleep(1.2) IS NULL").scalar() is not None
+            with pytest.raises(DBAPIError) as excinfo:  # read-only by default ...
+                conn.exec_driver_sql(f'ALTER ROLE "{name}" SET statement_timeout = 0')
+            assert excinfo.value.orig.sqlstate == "25006"
+            conn.rollback()
+            conn.exec_driver_sql("SET default_transaction_read_only = off")  # ... a default
+            conn.commit()
+            conn.exec_driver_sql(f'ALTER ROLE "{name}" SET statement_timeout = 0')
+            conn.exec_driver_sql(f'ALTER ROLE "{name}" SET default_transaction_read_only = off')
+            conn.commit()
+        with admin.connect() as conn:
+            assert role_settings(conn, name)["statement_timeout"] == "0"
+        grant_reader(admin, name, statement_timeout="1s")  # the owner puts it back
+        with admin.connect() as conn:
+            settings = role_settings(conn, name)
+        assert settings["statement_timeout"] == "1s"
+        assert settings["default_transaction_read_only"] == "on"
+    finally:
+        reader.dispose()
+
+
+@postgres_only
+def test_connection_limit_and_privileges_are_limits(
+    backend: str, roles_db: str, admin: Engine, new_role: Callable[[], str]
+) -> None:
+    name, password, reader = _reader_session(roles_db, admin, new_role, connection_limit=2)
+    try:
+        with reader.connect() as conn:
+            conn.exec_driver_sql("SET default_transaction_read_only = off")
+            conn.commit()
+            for statement in (
+                f'ALTER ROLE "{name}" CONNECTION LIMIT -1',
+                f'ALTER ROLE "{name}" CREATEROLE',
+                f'ALTER DATABASE "{make_url(roles_db).database}" SET statement_timeout = 0',
+                f'GRANT clustercat_writer TO "{name}"',
+            ):
+                with pytest.raises(DBAPIError) as excinfo:
+                    conn.exec_driver_sql(statement)
+                conn.rollback()
+                assert excinfo.value.orig.sqlstate == "42501", statement
+        first, second = reader.connect(), reader.connect()
+        try:
+            with pytest.raises(OperationalError, match="too many connections"):
+                reader.connect()
+        finally:
+            first.close()
+            second.close()
+    finally:
+        reader.dispose()
+    with admin.connect() as conn:
+        limit = conn.execute(
+            text("SELECT rolconnlimit FROM pg_roles WHERE rolname = :n"), {"n": name}
+        ).scalar()
+    assert limit == 2
+
+
+@postgres_only
+def test_owner_cancels_a_reader_query_that_removed_its_timeout(
+    backend: str, roles_db: str, admin: Engine, new_role: Callable[[], str]
+) -> None:
+    """The server-side limit: cancel_long_reader_queries (run from cron) stops a statement of
+    a reader that SET statement_timeout = 0; the admin's own sessions are untouched."""
+    import threading
+
+    from clustercat.schema.roles import cancel_long_reader_queries
+
+    name, _, reader = _reader_session(roles_db, admin, new_role)
+    outcome: dict[str, object] = {}
+
+    def runaway() -> None:
+        with reader.connect() as conn:
+            conn.exec_driver_sql("SET statement_timeout = 0")
+            start = time.monotonic()
+            try:
+                conn.exec_driver_sql("SELECT pg_sleep(20)")
+            except DBAPIError as exc:
+                outcome["sqlstate"] = exc.orig.sqlstate
+            outcome["seconds"] = time.monotonic() - start
+
+    thread = threading.Thread(target=runaway)
+    try:
+        thread.start()
+        time.sleep(1.5)
+        assert cancel_long_reader_queries(admin, 60.0) == []  # not yet over the limit
+        cancelled = cancel_long_reader_queries(admin, 1.0)
+        thread.join(10)
+    finally:
+        reader.dispose()
+    assert [c.role for c in cancelled] == [name] and "pg_sleep" in cancelled[0].query
+    assert outcome["sqlstate"] == "57014" and outcome["seconds"] < 5

@@ -198,6 +198,7 @@ def _independent_numbers(raw: pd.DataFrame) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     sed = raw["log_age"].notna()
     out["releases"] = {"rows": 2, "sum(n_sources)": len(raw)}
+    out["release-versions"] = {"rows": 1, "sum(n_sources)": len(raw)}  # one version of legus
     out["release-summary"] = {
         "rows": raw["galaxy"].nunique(),
         "sum(n_sources)": len(raw),

@@ -47,8 +47,39 @@ def upgrade() -> None:
     )
 
 
+def _dependent_rows() -> dict[str, int]:
+    """Rows of other tables that refer to a filter or survey ("table.column" -> count)."""
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    out = {}
+    for table in inspector.get_table_names():
+        for fk in inspector.get_foreign_keys(table):
+            if fk["referred_table"] not in ("filter", "survey") or table in ("filter", "survey"):
+                continue
+            for column in fk["constrained_columns"]:
+                n = bind.exec_driver_sql(
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}" IS NOT NULL'
+                ).scalar()
+                if n:
+                    out[f"{table}.{column}"] = int(n)
+    return out
+
+
 def downgrade() -> None:
-    # Only the seeded rows, and only if nothing refers to them any more.
+    # Only the seeded rows, and only if nothing refers to them any more: on SQLite (foreign
+    # keys are off while migrating) the rows would be left pointing at nothing, on
+    # PostgreSQL the foreign keys would fail with a raw error. On the way to base the rows
+    # go with their tables.
+    if op.get_context().opts.get("destination_rev") == "base":
+        return  # 0001 drops every table next: nothing is left pointing anywhere
+    dependent = _dependent_rows()
+    if dependent:
+        listed = ", ".join(f"{n} in {where}" for where, n in sorted(dependent.items()))
+        raise RuntimeError(
+            "cannot downgrade 0002 -> 0001: rows still refer to the filters and surveys it "
+            f"seeded ({listed}); drop the releases first (clustercat db drop-release) or "
+            "downgrade to base with --yes"
+        )
     for name, instrument, *_ in FILTERS_V1:
         op.execute(
             _filter.delete().where(_filter.c.name == name, _filter.c.instrument == instrument)

@@ -25,6 +25,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("functions.py", "Mass & age functions", "functions", ":material/show_chart:"),
     ("crossmatch.py", "Cross-match", "crossmatch", ":material/join_inner:"),
     ("explorer.py", "Source explorer", "explorer", ":material/table_rows:"),
+    ("mci.py", "MCI plane", "mci", ":material/blur_on:"),
 )
 
 

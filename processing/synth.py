@@ -13,6 +13,9 @@ noisy drizzled images in e-/s with a truth table; the database side is
   log-normal with Ryon's median and scatter. Moffat/EFF profiles (Thilker et al. 2022 §3.1)
   with eta snapped to Thilker's grid values > 1 and FWHM from r_eff and eta.
 * Morphology from the class (Adamo et al. 2017; Whitmore et al. 2021 §3): :data:`KINDS`.
+  Class-4 sources are stars or close pairs of stars (their photometry is multi-band);
+  detector artefacts (hot pixels, cosmic-ray streaks) are extra V-only features outside the
+  catalogue (:data:`ARTEFACTS_PER_4096_SQ`).
 * PSFs: :func:`clustercat.processing.psf.load_psf` per band.
 * Noise: Poisson on source + sky through the exposure time, Gaussian read noise of
   ``n_exposures`` reads, sky subtracted afterwards (as AstroDrizzle's MDRIZSKY).
@@ -33,13 +36,14 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import fit_wcs_from_points, proj_plane_pixel_scales
 from clustercat.processing.images import pyphot_name, zeropoint_vega
-from clustercat.processing.profiles import add_profiles, moffat_reff_px
+from clustercat.processing.profiles import add_profiles, default_stamp_radius, moffat_reff_px
 from clustercat.processing.psf import PSFModel, load_psf
 from photutils.aperture import CircularAperture, aperture_photometry
 
 __all__ = [
     "BANDS",
     "DEFAULT_TARGET",
+    "ARTEFACTS_PER_4096_SQ",
     "KINDS",
     "SKY_E_PER_S_PIX",
     "BandSetup",
@@ -86,14 +90,27 @@ READ_NOISE_E = {"WFC3/UVIS": 3.0, "ACS/WFC": 4.0}
 
 #: Morphology kinds, by class: 1 compact (circular Moffat); 2 elongated (elliptical Moffat,
 #: axis ratio 0.4-0.7, angle a multiple of 30 deg, plus a 30 % companion knot 1-2 px along
-#: its major axis); 3 multi-peak (2-4 knots within 2-5 px); 4 point (the PSF), pair (two
-#: PSFs 3-4 px apart, flux ratio 0.5-1: two peaks in the ~2.3 px PSF, which merges pairs
-#: closer than ~2.5 px into one) or artefact (a hot pixel or a 2-4 px cosmic-ray
-#: streak in V only, not PSF-convolved). Unclassified sources: point if the catalogue
-#: CI < :data:`STELLAR_CI_MAX`, else compact. Field stars: star (the PSF).
+#: its major axis); 3 multi-peak (2-4 knots: the dominant one at the position, the others
+#: 2.5-5 px away); 4 point (the PSF) or pair (two PSFs 3-4 px apart, flux ratio 0.5-1: two
+#: peaks in the ~2.3 px PSF, which merges pairs closer than ~2.5 px into one): LEGUS class 4
+#: ("spurious": foreground/background sources, single bright stars, artefacts) holds, in a
+#: catalogue, only sources detected and measured in 4-5 bands, which a cosmic ray or a hot
+#: pixel cannot give, so they are rendered as what their photometry allows, stars. Unclassified
+#: sources: point if the catalogue CI < :data:`STELLAR_CI_MAX`, else compact. Field stars:
+#: star (the PSF). Artefacts: detector features added outside the catalogue (a hot pixel or
+#: a 2-4 px cosmic-ray streak in V only, not PSF-convolved; :data:`ARTEFACTS_PER_4096_SQ`).
 KINDS = ("compact", "elongated", "multi-peak", "point", "pair", "artefact", "star")
-#: Class-4 sub-kind probabilities (point, pair, artefact).
-CLASS4_MIX = (0.6, 0.3, 0.1)
+#: Class-4 sub-kind probabilities (point, pair): the 60:30 ratio of point sources to pairs
+#: of the earlier mix (point, pair, artefact) = (0.6, 0.3, 0.1), without the artefacts.
+CLASS4_MIX = (2 / 3, 1 / 3)
+#: Detector artefacts (hot pixels, cosmic-ray streaks) added per 4096^2 px when
+#: ``SynthSettings.n_artefacts`` is None (16 in a 1024^2 crop): uniform positions, not tied
+#: to any catalogue source, ids after the field stars', flagged ``is_artefact``.
+ARTEFACTS_PER_4096_SQ = 256
+#: V magnitude range of an artefact's total flux (uniform in mag): in the 858 s F555W image
+#: of NGC 628-c 0.8-31 e-/s, i.e. 700-26,000 e- in one exposure, the charge of a hot pixel
+#: or a cosmic ray left by the rejection, as bright as the catalogue's faint-to-median sources.
+ARTEFACT_V_MAG_RANGE = (22.0, 26.0)
 #: CI (mag) below which an unclassified source is rendered as a point source (LEGUS NGC 628
 #: stellar CI limit, Adamo et al. 2017 §3.2: clusters have CI >= 1.4 there).
 STELLAR_CI_MAX = 1.4
@@ -111,6 +128,12 @@ RYON_TABLES = {
 RYON_MAX_GALFIT_REFF_PC = 20.0
 #: Match radius of Ryon's clusters to catalogue sources (arcsec).
 RYON_MATCH_ARCSEC = 0.1
+#: Smallest stamp radius (px) of a rendered component: Thilker et al. 2022 §2.2's reference
+#: ("total") aperture of 20 px, so that a source's catalogue flux is its flux within 20 px,
+#: the total the pipeline's aperture corrections aim at. A shorter stamp (the profiles
+#: module's default, 12 px) cuts the wings of shallow profiles: an eta = 1.25, FWHM 1 px
+#: cluster in F555W has 0.08 mag of its 20 px flux beyond a 12 px stamp.
+MIN_STAMP_RADIUS_PX = 20
 #: Truth apertures (px) in V: CI = m(1) - m(3) (Thilker et al. §3.5) and the 4-px total.
 TRUTH_RADII_PX = (1.0, 3.0, 4.0)
 
@@ -325,8 +348,9 @@ class SynthSettings:
     ``size_px``: side of the square image; ``centre``: its centre in the 1-based catalogue
     frame (None: :func:`density_centre`); ``n_stars``: field stars (None: 300 per 4096^2);
     ``star_mag_range`` (V, mag) and ``star_lf_slope`` (dN/dm ~ 10^(slope m)) the stars'
-    luminosity function; ``exptime_scale`` multiplies every exposure time; ``noiseless``
-    skips sky and noise (the images are then the pure e-/s model).
+    luminosity function; ``n_artefacts``: detector artefacts in V (None:
+    :data:`ARTEFACTS_PER_4096_SQ` per 4096^2); ``exptime_scale`` multiplies every exposure
+    time; ``noiseless`` skips sky and noise (the images are then the pure e-/s model).
     """
 
     size_px: int = 4096
@@ -335,6 +359,7 @@ class SynthSettings:
     n_stars: int | None = None
     star_mag_range: tuple[float, float] = (19.0, 26.5)
     star_lf_slope: float = 0.3
+    n_artefacts: int | None = None
     exptime_scale: float = 1.0
     oversample: int = 4
     noiseless: bool = False
@@ -361,8 +386,8 @@ def _class_kinds(cls: np.ndarray, ci: np.ndarray, rng: np.random.Generator) -> n
     kinds = np.full(n, "compact", dtype=object)
     kinds[cls == 2] = "elongated"
     kinds[cls == 3] = "multi-peak"
-    four = np.flatnonzero(cls == 4)
-    kinds[four] = rng.choice(["point", "pair", "artefact"], four.size, p=CLASS4_MIX)
+    four = np.flatnonzero(cls == 4)  # stars: never artefacts (multi-band photometry)
+    kinds[four] = rng.choice(["point", "pair"], four.size, p=CLASS4_MIX)
     unclassified = ~np.isin(cls, (1, 2, 3, 4))
     kinds[unclassified & (ci < STELLAR_CI_MAX)] = "point"
     return kinds
@@ -375,8 +400,14 @@ def _quantise_fwhm(fwhm: np.ndarray) -> np.ndarray:
 def _components(kinds: np.ndarray, sizes: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """One row per rendered component: source index, offset (px), flux fraction, shape.
 
-    Vectorised per kind (see :data:`KINDS`); offsets are then shifted so that the
-    flux-weighted centre of every source is its nominal position.
+    Vectorised per kind (see :data:`KINDS`). The brightest component of every source sits
+    at its catalogue position (offset 0, 0): the multi-peak source's dominant knot (the
+    largest flux share), the brighter star of a pair, the main body of an elongated cluster
+    (artefacts are not catalogue sources: :func:`_artefacts`). LEGUS positions are detection
+    peaks (SExtractor on the white-light image, Adamo et al. 2017), not flux-weighted
+    centres, so a peak finder should find a source where the catalogue puts it; the other
+    components lie 1-5 px away.
+    The fractions of each source sum to 1 (its total flux is the catalogue magnitude).
     """
     kinds = np.asarray(kinds, dtype=object)
     fwhm_all = sizes["fwhm_px"].to_numpy(float)
@@ -404,11 +435,15 @@ def _components(kinds: np.ndarray, sizes: pd.DataFrame, rng: np.random.Generator
     idx = np.flatnonzero(kinds == "multi-peak")
     n_knots = rng.integers(2, 5, idx.size)
     owner = np.repeat(idx, n_knots)
+    which = np.repeat(np.arange(idx.size), n_knots)
     shares = rng.gamma(3.0, 1.0, owner.size)  # Dirichlet(3, ..., 3) per source
-    shares /= np.bincount(np.repeat(np.arange(idx.size), n_knots), shares)[
-        np.repeat(np.arange(idx.size), n_knots)
-    ]
-    r, phi = rng.uniform(2.0, 5.0, owner.size), rng.uniform(0, 2 * np.pi, owner.size)
+    shares /= np.bincount(which, shares)[which]
+    # each source's largest share goes to its first knot, the dominant one at (0, 0)
+    first = np.concatenate([[0], np.cumsum(n_knots)[:-1]]) if idx.size else np.zeros(0, int)
+    order = np.lexsort((-shares, which))  # by source, then share descending
+    shares = shares[order]
+    r, phi = rng.uniform(2.5, 5.0, owner.size), rng.uniform(0, 2 * np.pi, owner.size)
+    r[first] = 0.0
     add(owner, r * np.cos(phi), r * np.sin(phi), shares, _quantise_fwhm(fwhm_all[owner] * 0.6),
         eta_all[owner])  # fmt: skip
 
@@ -421,24 +456,12 @@ def _components(kinds: np.ndarray, sizes: pd.DataFrame, rng: np.random.Generator
     add(idx, 0.0, 0.0, first, 0.0, 3.0)
     add(idx, sep * np.cos(phi), sep * np.sin(phi), 1.0 - first, 0.0, 3.0)
 
-    idx = np.flatnonzero(kinds == "artefact")
-    length = rng.integers(1, 5, idx.size)
-    phi = np.repeat(rng.uniform(0, np.pi, idx.size), length)
-    step = np.concatenate([np.arange(n) for n in length]) if idx.size else np.zeros(0)
-    add(np.repeat(idx, length), step * np.cos(phi), step * np.sin(phi),
-        1.0 / np.repeat(length, length), 0.0, 3.0, psf=False)  # fmt: skip
-
-    unknown = set(kinds) - set(KINDS)
+    unknown = set(kinds) - (set(KINDS) - {"artefact"})  # artefacts: _artefacts, not here
     if unknown:
-        raise ValueError(f"unknown morphology kind(s) {sorted(unknown)}")
+        raise ValueError(f"unknown or non-source morphology kind(s) {sorted(unknown)}")
     comp = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     comp["src"] = comp["src"].astype(np.int64)
-    comp = comp.sort_values("src", kind="stable").reset_index(drop=True)
-    w = comp["frac"].to_numpy()
-    for axis in ("dx", "dy"):
-        mean = (comp[axis] * w).groupby(comp["src"]).sum() / comp.groupby("src")["frac"].sum()
-        comp[axis] = comp[axis] - comp["src"].map(mean)
-    return comp
+    return comp.sort_values("src", kind="stable").reset_index(drop=True)
 
 
 def _field_stars(
@@ -473,11 +496,15 @@ def plan_field(
     pc_per_px: float,
     settings: SynthSettings,
     rng: np.random.Generator,
+    artefact_rng: np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sources inside the crop plus field stars (one row each) and their components.
+    """Sources inside the crop, field stars and detector artefacts (one row each) and their
+    components.
 
     ``catalogue``: columns source_id, x, y (1-based catalogue frame), ra, dec, mag_nuv ...
     mag_i (Vega, NaN = not measured), class (1-4 or NaN), ci. Returns (sources, components).
+    The artefacts are drawn from ``artefact_rng`` (default: ``rng``, after everything else),
+    so the catalogue sources and stars do not depend on how many artefacts there are.
     """
     x_img = catalogue["x"].to_numpy(float) - 1.0 - origin[0]
     y_img = catalogue["y"].to_numpy(float) - 1.0 - origin[1]
@@ -502,8 +529,9 @@ def plan_field(
     stars["kind"] = "star"
     stars["is_field_star"] = True
     stars["class"] = np.nan
+    src["is_artefact"] = stars["is_artefact"] = False
     cols = ["source_id", "ra", "dec", "x_catalogue", "y_catalogue", "x_image", "y_image",
-            "class", "kind", "is_field_star", *MAG_COLUMN.values()]  # fmt: skip
+            "class", "kind", "is_field_star", "is_artefact", *MAG_COLUMN.values()]  # fmt: skip
     sources = pd.concat([src[cols], stars[cols]], ignore_index=True)
     sizes = source_sizes(sources["ra"].to_numpy(), sources["dec"].to_numpy(), ryon, pc_per_px, rng)
     point_like = sources["kind"].isin(["point", "pair", "artefact", "star"]).to_numpy()
@@ -511,18 +539,67 @@ def plan_field(
     sizes.loc[point_like, "size_origin"] = "none"
     sources = pd.concat([sources, sizes], axis=1)
     comps = _components(sources["kind"].to_numpy(), sizes.fillna({"eta": 3.0}), rng)
+    n_art = settings.n_artefacts
+    if n_art is None:
+        n_art = int(round(ARTEFACTS_PER_4096_SQ * (size_px / 4096) ** 2))
+    if n_art > 0:
+        art, art_comps = _artefacts(n_art, size_px, first + n_stars, artefact_rng or rng)
+        sky = wcs.pixel_to_world_values(art["x_image"] + origin[0], art["y_image"] + origin[1])
+        art["ra"], art["dec"] = sky
+        art["x_catalogue"] = art["x_image"] + origin[0] + 1.0
+        art["y_catalogue"] = art["y_image"] + origin[1] + 1.0
+        art_comps["src"] += len(sources)
+        sources = pd.concat([sources, art[sources.columns]], ignore_index=True)
+        comps = pd.concat([comps, art_comps], ignore_index=True)
     return sources, comps
+
+
+def _artefacts(
+    n: int, size: int, first_id: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Detector artefacts, not catalogue sources: (rows, components indexed from 0).
+
+    Each is a hot pixel or a 2-4 px cosmic-ray streak (length 1-4 px, equal shares, the
+    first pixel at its position, a random angle), in V only (one exposure), not
+    PSF-convolved, at a uniform position, V uniform in :data:`ARTEFACT_V_MAG_RANGE`; ids
+    from ``first_id``.
+    """
+    lo, hi = ARTEFACT_V_MAG_RANGE
+    rows = pd.DataFrame({"x_image": rng.uniform(-0.5, size - 0.5, n),
+                         "y_image": rng.uniform(-0.5, size - 0.5, n)})  # fmt: skip
+    for band in BANDS:
+        rows[MAG_COLUMN[band]] = np.nan
+    rows["mag_v"] = rng.uniform(lo, hi, n)
+    rows["source_id"] = np.arange(first_id, first_id + n)
+    rows["class"] = np.nan
+    rows["kind"] = "artefact"
+    rows["is_field_star"] = False
+    rows["is_artefact"] = True
+    rows[["r_eff_px", "r_eff_pc", "eta", "fwhm_px"]] = [0.0, 0.0, np.nan, 0.0]
+    rows["size_origin"] = "none"
+    length = rng.integers(1, 5, n)
+    phi = np.repeat(rng.uniform(0, np.pi, n), length)
+    step = np.concatenate([np.arange(k) for k in length])
+    comps = pd.DataFrame({
+        "src": np.repeat(np.arange(n), length), "dx": step * np.cos(phi),
+        "dy": step * np.sin(phi), "frac": 1.0 / np.repeat(length, length), "fwhm": 0.0,
+        "eta": 3.0, "q": 1.0, "theta": 0.0, "psf": False,
+    })  # fmt: skip
+    return rows, comps
 
 
 # --- rendering -----------------------------------------------------------------------------------
 
 
 def _band_fluxes(sources: pd.DataFrame, band: BandSetup) -> np.ndarray:
-    """True total flux (e-/s) in a band; 0 where the catalogue has no magnitude (absent)."""
+    """True total flux (e-/s) in a band; 0 where the catalogue has no magnitude (absent).
+
+    Artefacts have a V magnitude only (a cosmic ray or hot pixel is in one exposure).
+    """
     mag = sources[MAG_COLUMN[band.band]].to_numpy(float)
     flux = np.where(np.isfinite(mag), 10 ** (-0.4 * (mag - band.zp_vega)), 0.0)
-    if band.band != "V":  # artefacts (cosmic rays, hot pixels) exist in one exposure: V
-        flux[sources["kind"].to_numpy() == "artefact"] = 0.0
+    if band.band != "V":  # a guard: artefacts exist in one exposure, V
+        flux[sources["is_artefact"].to_numpy(bool)] = 0.0
     return flux
 
 
@@ -550,13 +627,20 @@ def _render_components(
     sel = (f > 0) & use_psf
     add_profiles(
         image, x[sel], y[sel], f[sel], comps["fwhm"].to_numpy()[sel], comps["eta"].to_numpy()[sel],
-        psf=psf, oversample=oversample, axis_ratio=comps["q"].to_numpy()[sel],
+        psf=psf, oversample=oversample, stamp_radius_px=_stamp_radii(comps["fwhm"].to_numpy()[sel]),
+        axis_ratio=comps["q"].to_numpy()[sel],
         theta_deg=comps["theta"].to_numpy()[sel], psf_x=psf_x[sel], psf_y=psf_y[sel],
     )  # fmt: skip
     sharp = (f > 0) & ~use_psf  # artefacts: straight into the nearest pixel
     ix, iy = np.floor(x[sharp] + 0.5).astype(int), np.floor(y[sharp] + 0.5).astype(int)
     ok = (ix >= 0) & (ix < image.shape[1]) & (iy >= 0) & (iy < image.shape[0])
     np.add.at(image, (iy[ok], ix[ok]), f[sharp][ok])
+
+
+def _stamp_radii(fwhm: np.ndarray) -> np.ndarray:
+    """Stamp radius (px) of each component: max(20, 4 FWHM), at most 40 (see
+    :data:`MIN_STAMP_RADIUS_PX`)."""
+    return np.maximum(default_stamp_radius(fwhm), MIN_STAMP_RADIUS_PX)
 
 
 def _detector_positions(
@@ -611,7 +695,7 @@ def _isolated_aperture_fluxes(
         return out
     reach = np.hypot(comps["dx"], comps["dy"]).max() if len(comps) else 0.0
     fwhm_max = comps["fwhm"].max() if len(comps) else 0.0
-    radius = int(max(12, np.ceil(4 * fwhm_max)))
+    radius = int(_stamp_radii(np.array([fwhm_max]))[0])
     cell = int(2 * (radius + np.ceil(reach)) + 3)
     per_side = 32
     x_img, y_img = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
@@ -671,7 +755,8 @@ def render_field(
             catalogue[optional] = np.nan
     say = progress or (lambda message: None)
     size = int(settings.size_px)
-    seeds = np.random.SeedSequence(settings.seed).spawn(1 + len(bands))
+    # plan, one noise stream per band, artefacts (child i is the same whatever the count)
+    seeds = np.random.SeedSequence(settings.seed).spawn(2 + len(bands))
     plan_rng = np.random.default_rng(seeds[0])
     wcs_full = fit_catalogue_wcs(
         catalogue["x"].to_numpy(float), catalogue["y"].to_numpy(float),
@@ -690,7 +775,7 @@ def render_field(
     pc_per_px = distance_mpc * 1e6 * np.deg2rad(pixel_scale_arcsec / 3600.0)
     sources, comps = plan_field(
         catalogue, wcs=wcs_full, origin=origin, size_px=size, ryon=ryon, pc_per_px=pc_per_px,
-        settings=settings, rng=plan_rng,
+        settings=settings, rng=plan_rng, artefact_rng=np.random.default_rng(seeds[-1]),
     )  # fmt: skip
     x_img, y_img = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
     psf_xy = _detector_positions(sources, comps, origin)
@@ -731,6 +816,8 @@ def render_field(
             "sky_e_per_s_pix": {b.filter_name: b.sky_e_s for b in bands},
             "psf": {b.filter_name: psfs[b.band].description for b in bands},
             "size_lognormal": {"median_pc": float(10**log_median), "sigma_dex": log_scatter},
+            "n_artefacts": int(sources["is_artefact"].sum()),
+            "artefact_v_mag_range": list(ARTEFACT_V_MAG_RANGE),
         }
     )  # fmt: skip
     parts = Table()
@@ -744,6 +831,7 @@ def render_field(
     parts["axis_ratio"] = comps["q"].to_numpy(float)
     parts["theta_deg"] = comps["theta"].to_numpy(float) * u.deg
     parts["psf_convolved"] = comps["psf"].to_numpy(bool)
+    parts["is_artefact"] = sources["is_artefact"].to_numpy(bool)[src]
     parts.meta["description"] = "rendered components of each truth source (0-based image px)"
     return SyntheticField(
         field_name, wcs, list(bands), images, psfs, truth, settings, origin, parts
@@ -785,6 +873,7 @@ def _truth_table(
         with np.errstate(divide="ignore", invalid="ignore"):
             t["ci_v"] = -2.5 * np.log10(aper[:, 0] / aper[:, 1]) * u.mag
     t["is_field_star"] = sources["is_field_star"].to_numpy(bool)
+    t["is_artefact"] = sources["is_artefact"].to_numpy(bool)
     return t
 
 

@@ -15,6 +15,7 @@ from .ml import MlModel, MlPrediction
 from .reference import Field, FieldFilter, Filter, Galaxy, GalaxyAlias, Image, Survey
 from .release import CatalogueRelease, ProcessingRun, ReleaseFile
 from .sed import SedFit, SedMethod, SspGrid, SspModel
+from .selection import SourceSelection
 from .source import Morphology, Photometry, Source
 
 metadata = Base.metadata
@@ -43,6 +44,7 @@ __all__ = [
     "SedFit",
     "SedMethod",
     "Source",
+    "SourceSelection",
     "SspGrid",
     "SspModel",
     "Survey",

@@ -447,3 +447,64 @@ def test_cache_keys_include_the_releases(xmatch_db_url: str) -> None:
     )
     assert a.keys == ["LEGUS hybrid"] and b.keys == ["PHANGS-HST human"]
     assert not pd.DataFrame.equals(a.counts, b.counts)
+
+
+# --- a release made from images: the MCI plane and the explorer's stamps ----------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline_db_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Release ``pipe``: the image pipeline run on a synthetic 256^2 five-band field."""
+    from clustercat.processing.images_db import register_images
+    from clustercat.processing.pipeline import PipelineSettings
+    from clustercat.processing.pipeline_db import run_pipeline
+    from conftest import _new_database
+    from test_pipeline import synthetic_field
+
+    url = _new_database(backend, request, tmp_path_factory.mktemp("dashboard_pipeline"))
+    migrate.upgrade(url)
+    paths, _ = synthetic_field(tmp_path_factory.mktemp("dashboard_images"))
+    engine = make_engine(url)
+    register_images(engine, list(paths.values()), field="ngc628c", galaxy="NGC 628")
+    run_pipeline(engine, "ngc628c", "pipe", settings=PipelineSettings(n_fiducial=60))
+    engine.dispose()
+    return url
+
+
+def test_mci_plane_shows_the_pipeline_release(
+    pipeline_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(pipeline_db_url)
+    with engine.connect() as conn:
+        n_cand, n_region, n_hd = conn.execute(text(
+            "SELECT count(*), sum(CASE WHEN in_semi_empirical THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN super_hd THEN 1 ELSE 0 END) FROM source_selection WHERE candidate"
+        )).one()  # fmt: skip
+        pk = conn.execute(text(
+            "SELECT s.id FROM source s JOIN source_selection x ON x.source_id = s.id "
+            "WHERE x.candidate ORDER BY x.v_snr DESC")).scalars().first()  # fmt: skip
+    engine.dispose()
+    at = open_page(pipeline_db_url, monkeypatch, "mci.py", rel="pipe v1")
+    assert at.title[0].value == "MCI plane"
+    caption = " ".join(c.value for c in at.caption)
+    assert (
+        f"{n_cand:,} sources shown; {n_region:,} inside the semi-empirical region, "
+        f"{n_hd:,} by the super H-D pathway" in caption
+    )
+    assert n_cand >= 35
+    # the explorer: five-band and RGB stamps, and the growth curve, of a candidate
+    at = open_page(pipeline_db_url, monkeypatch, "explorer.py", rel="pipe v1", src=str(pk))
+    assert any(s.value == "Images and growth curve" for s in at.subheader)
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert captions == ["NUV (F275W)", "U (F336W)", "B (F435W)", "V (F555W)", "I (F814W)",
+                        "RGB: I, V, B"]  # fmt: skip
+    assert not at.warning
+
+
+def test_mci_page_without_mci_explains(legus_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(legus_db_url, monkeypatch, "mci.py")
+    assert "clustercat pipeline run" in texts(at)

@@ -51,6 +51,8 @@ PAGES: dict[str, tuple[str, str, int]] = {
     "functions": ("functions", ".js-plotly-plot", 3),
     "crossmatch": ("crossmatch", ".js-plotly-plot", 4),
     "explorer": ("explorer", '[data-testid="stDataFrame"]', 1),
+    # no release made from images in this database: the page says so (AppTest covers the plots)
+    "mci": ("mci", '[data-testid="stAlert"]', 1),
 }
 QUERY = "?gal=NGC+1566"
 WIDTH = 1500

@@ -68,6 +68,7 @@ def bands() -> list[synth.BandSetup]:
 
 
 def _render(catalogue: pd.DataFrame, bands, centre, size, **kwargs) -> synth.SyntheticField:  # noqa: ANN001
+    kwargs = {"n_artefacts": 0, **kwargs}  # no extra features unless a test asks for them
     settings = synth.SynthSettings(size_px=size, centre=centre, n_stars=0, seed=5, **kwargs)
     return synth.render_field(
         catalogue, bands, field_name="test", distance_mpc=9.9, settings=settings
@@ -160,7 +161,8 @@ def test_class4_pairs_have_two_peaks(bands) -> None:  # noqa: ANN001
     truth, parts = field.truth, field.components
     kinds = dict(zip(truth["id"], truth["kind"], strict=True))
     counts = {k: int((truth["kind"] == k).sum()) for k in ("point", "pair", "artefact")}
-    assert counts["pair"] >= 10 and counts["point"] >= 25  # 30 % and 60 % of 64
+    assert counts["pair"] >= 10 and counts["point"] >= 25  # 1/3 and 2/3 of 64
+    assert counts["artefact"] == 0  # class 4: stars, never artefacts
     v = field.images["V"].astype(float)
     t = np.linspace(-0.4, 1.4, 73)
     for source_id in np.unique(parts["id"]):
@@ -172,19 +174,72 @@ def test_class4_pairs_have_two_peaks(bands) -> None:  # noqa: ANN001
             profile = ndimage.map_coordinates(v, [y1 + t * (y2 - y1), x1 + t * (x2 - x1)], order=3)
             maxima = (profile[1:-1] > profile[:-2]) & (profile[1:-1] >= profile[2:])
             assert maxima.sum() == 2  # two peaks along the line through the pair
-        elif kind == "point":
-            assert len(mine) == 1
+        else:
+            assert kind == "point" and len(mine) == 1
             cx, cy = int(round(mine["x_image"][0])), int(round(mine["y_image"][0]))
             cut = v[cy - 8 : cy + 9, cx - 8 : cx + 9]
             local = (cut == ndimage.maximum_filter(cut, size=3)) & (cut > 0.2 * cut.max())
             assert local.sum() == 1
-        else:  # artefacts: unresolved, in V only
-            assert not mine["psf_convolved"].any()
+
+
+def test_class4_sources_shine_in_all_their_bands_and_artefacts_are_extra_rows(bands) -> None:  # noqa: ANN001
+    """LEGUS class-4 sources were detected and measured in 4-5 bands: rendered as stars, with
+    their catalogue flux in every band they have. Hot pixels and cosmic rays are separate
+    V-only rows, not catalogue sources."""
+    g = np.arange(6)
+    x, y = (np.meshgrid(g, g)[k].ravel() * 30.0 + 925 for k in (0, 1))
+    mags = {"NUV": np.nan, "U": 21.5, "B": 21.0, "V": 20.5, "I": 20.0}  # no NUV: 4 bands
+    cat = _catalogue(x, y, np.full(x.size, 4.0), mags)
+    field = _render(cat, bands, (1000.0, 1000.0), 256, noiseless=True, n_artefacts=12)
+    truth, parts = field.truth, field.components
+    four = truth[~truth["is_artefact"]]
+    assert len(four) == 36 and set(four["class"]) == {4} and set(four["kind"]) <= {"point", "pair"}
+    for band in bands:
+        key = band.band.lower()
+        if band.band == "NUV":
+            assert np.all(four["flux_nuv"] == 0) and np.all(np.isnan(four["mag_nuv"]))
+            continue
+        expected = 10 ** (-0.4 * (mags[band.band] - band.zp_vega))
+        assert np.allclose(four[f"flux_{key}"], expected, rtol=1e-12)
+        assert np.allclose(four[f"mag_{key}"], mags[band.band], atol=1e-9)
+        image = field.images[band.band].astype(float)  # the light is in the image, too
+        for row in four[:6]:
+            aperture = CircularAperture((row["x_image"], row["y_image"]), r=12)
+            measured = aperture_photometry(image, aperture)["aperture_sum"][0]
+            assert measured == pytest.approx(expected, rel=0.05), (band.band, row["id"])
+    assert parts[~parts["is_artefact"]]["psf_convolved"].all()
+    # the artefacts: extra rows, ids after the catalogue's, V only, not PSF-convolved
+    art = truth[truth["is_artefact"]]
+    assert len(art) == 12 == field.truth.meta["n_artefacts"]
+    assert set(art["kind"]) == {"artefact"} and art["class"].mask.all()
+    assert not art["is_field_star"].any()
+    assert art["id"].min() > cat["source_id"].max() and len(set(truth["id"])) == len(truth)
+    assert np.all(art["flux_v"] > 0) and np.all(art["mag_v"] >= 22) and np.all(art["mag_v"] <= 26)
+    for key in ("nuv", "u", "b", "i"):
+        assert np.all(art[f"flux_{key}"] == 0)
+    art_parts = parts[parts["is_artefact"]]
+    assert set(art_parts["id"]) == set(art["id"]) and not art_parts["psf_convolved"].any()
+    assert art_parts.to_pandas().groupby("id").size().between(1, 4).all()
     for row in truth[truth["kind"] == "artefact"]:
         assert row["flux_v"] > 0 and row["flux_b"] == 0
+    # without artefacts (same seed) the catalogue sources are rendered the same; the V image
+    # then lacks exactly the artefacts' pixels, the other bands are identical
+    none = _render(cat, bands, (1000.0, 1000.0), 256, noiseless=True, n_artefacts=0)
+    assert list(none.truth["kind"]) == list(four["kind"]) and len(none.truth) == len(four)
+    for band in ("NUV", "U", "B", "I"):
+        assert np.array_equal(none.images[band], field.images[band])
+    extra = field.images["V"].astype(float) - none.images["V"].astype(float)
+    ix = np.floor(art_parts["x_image"].value + 0.5).astype(int)
+    iy = np.floor(art_parts["y_image"].value + 0.5).astype(int)
+    inside = (ix >= 0) & (ix < 256) & (iy >= 0) & (iy < 256)
+    hit = np.zeros(extra.shape, bool)
+    hit[iy[inside], ix[inside]] = True
+    assert hit.sum() >= 12 and np.all(extra[hit] > 0) and np.abs(extra[~hit]).max() < 1e-4
+    default = synth.SynthSettings(size_px=1024, n_stars=0)
+    assert default.n_artefacts is None and synth.ARTEFACTS_PER_4096_SQ * (1024 / 4096) ** 2 == 16
 
 
-def test_every_class_gets_its_morphology_and_components_are_centred(bands) -> None:  # noqa: ANN001
+def test_every_class_gets_its_morphology_and_the_brightest_component_is_centred(bands) -> None:  # noqa: ANN001
     g = np.arange(10)
     x, y = (np.meshgrid(g, g)[k].ravel() * 24.0 + 890 for k in (0, 1))
     cls = np.tile([1.0, 2.0, 3.0, 4.0, np.nan], 20)
@@ -192,7 +247,7 @@ def test_every_class_gets_its_morphology_and_components_are_centred(bands) -> No
     truth, parts = field.truth.to_pandas(), field.components.to_pandas()
     kinds = {c: set(truth.loc[truth["class"] == c, "kind"]) for c in (1, 2, 3, 4)}
     assert kinds[1] == {"compact"} and kinds[2] == {"elongated"}
-    assert kinds[3] == {"multi-peak"} and kinds[4] <= {"point", "pair", "artefact"}
+    assert kinds[3] == {"multi-peak"} and kinds[4] <= {"point", "pair"}
     assert len(truth) == 100 and truth["class"].isna().sum() == 20
     assert set(truth.loc[truth["class"].isna(), "kind"]) == {"compact"}  # CI 1.6 >= 1.4
     n_parts = parts.groupby("id").size()
@@ -200,8 +255,25 @@ def test_every_class_gets_its_morphology_and_components_are_centred(bands) -> No
     assert (n_parts[by_kind[by_kind == "elongated"].index] == 2).all()
     assert n_parts[by_kind[by_kind == "multi-peak"].index].between(2, 4).all()
     assert np.allclose(parts.groupby("id")["flux_fraction"].sum(), 1.0)
-    wx = (parts["x_image"] * parts["flux_fraction"]).groupby(parts["id"]).sum()
-    assert np.abs(wx - truth.set_index("id").loc[wx.index, "x_image"]).max() < 1e-9
+    # the brightest component of every source sits at its catalogue position (LEGUS
+    # positions are detection peaks); the other components lie away from it
+    brightest = parts.loc[parts.groupby("id")["flux_fraction"].idxmax()].set_index("id")
+    at = truth.set_index("id").loc[brightest.index]
+    assert np.abs(brightest["x_image"] - at["x_image"]).max() < 1e-9
+    assert np.abs(brightest["y_image"] - at["y_image"]).max() < 1e-9
+    assert np.allclose(at["x_image"], at["x_catalogue"] - 1 - field.origin[0])
+    centred = parts.merge(truth[["id", "x_image", "y_image", "kind"]], on="id",
+                          suffixes=("", "_src"))  # fmt: skip
+    off = np.hypot(centred["x_image"] - centred["x_image_src"],
+                   centred["y_image"] - centred["y_image_src"])  # fmt: skip
+    knots = centred[(centred["kind"] == "multi-peak") & (off > 1e-9)]
+    assert len(knots) and off[knots.index].between(2.5, 5.0).all()
+    mp = centred[centred["kind"] == "multi-peak"]
+    assert ((off[mp.index] < 1e-9).groupby(mp["id"]).sum() == 1).all()  # one knot at (0, 0)
+    pairs = centred[centred["kind"] == "pair"]
+    if len(pairs):
+        assert off[pairs.index].groupby(pairs["id"]).min().max() < 1e-9
+        assert off[pairs.index].groupby(pairs["id"]).max().between(3.0, 4.0).all()
     elongated = parts[parts["id"].isin(by_kind[by_kind == "elongated"].index)]
     assert elongated["axis_ratio"].between(0.4, 0.7).sum() == (by_kind == "elongated").sum()
 
@@ -325,10 +397,20 @@ def test_cli_small_crop_files_headers_and_wcs(ngc628c_url: str, tmp_path: Path) 
     assert sci["BUNIT"] == "ELECTRONS/S"
     truth = Table.read(tmp_path / "truth_ngc628c.ecsv")
     assert str(truth["flux_v"].unit) == "electron / s" and str(truth["r_eff_pc"].unit) == "pc"
-    cat = truth[~truth["is_field_star"]]
+    cat = truth[~truth["is_field_star"] & ~truth["is_artefact"]]
     origin = truth.meta["crop_origin_px"]
     np.testing.assert_allclose(cat["x_image"], cat["x_catalogue"] - 1 - origin[0])
     assert len(cat) > 150 and int(truth["is_field_star"].sum()) == round(300 * (512 / 4096) ** 2)
+    art = truth[truth["is_artefact"]]  # extra V-only features, ids after the catalogue's
+    assert len(art) == round(synth.ARTEFACTS_PER_4096_SQ * (512 / 4096) ** 2) == 4
+    assert set(art["kind"]) == {"artefact"} and art["id"].min() > cat["id"].max()
+    assert np.all(art["flux_v"] > 0) and np.all(art["flux_i"] == 0)
+    four = cat[cat["class"] == 4]  # real class-4 sources: stars, lit in all their bands
+    assert len(four) and set(four["kind"]) <= {"point", "pair"}
+    for key in ("nuv", "u", "b", "v", "i"):
+        has = np.isfinite(four[f"mag_{key}"])
+        assert np.all(four[f"flux_{key}"][has] > 0) and np.all(four[f"flux_{key}"][~has] == 0)
+    assert np.all(np.isfinite(four["mag_v"]))
     no_nuv = np.isnan(cat["mag_nuv"])  # LEGUS 66.666/99.999: not rendered in that band
     assert 0 < no_nuv.sum() < len(cat) and np.all(cat["flux_nuv"][no_nuv] == 0)
     # the file's WCS maps the catalogue RA/Dec onto the rendered centres: no offset (median

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 import streamlit as st
-from clustercat.dashboard import cache, data, state, ui
+from clustercat.dashboard import cache, data, plots, state, ui
 
 LIMIT = 5000
 NONE = "(none)"
@@ -140,3 +141,77 @@ if src and str(src).isdigit():
                 )
             else:
                 st.caption(f"No twin in {twin_label} within {radius:.3f}″.")
+
+
+# --- the source's images (stamps, RGB) and aperture growth curve -------------------------------
+
+STAMP_PX = 41  # stamp side (pix): 1.6" on the 0.04" LEGUS/PHANGS grid
+
+
+@st.cache_resource(max_entries=10, show_spinner="Reading images…")
+def _field_image(path: str, sha256: str, _record):  # noqa: ANN001, ANN202 - an ImageRecord
+    """A registered image's pixels (checked against its sha256), kept for the next source."""
+    from clustercat.processing.images_db import open_image
+
+    return open_image(_record)
+
+
+def _display(stamp):  # noqa: ANN001, ANN202 - ndarray in, uint8 image out
+    """An asinh-stretched 8-bit image of a stamp (99.5 % interval; NaN black)."""
+    from astropy.visualization import AsinhStretch, PercentileInterval
+
+    finite = np.nan_to_num(np.asarray(stamp, dtype=float))
+    return (255 * (AsinhStretch() + PercentileInterval(99.5))(finite, clip=True)).astype(np.uint8)
+
+
+def source_image_panel(pk: int) -> None:
+    """Five-band and RGB stamps of a source whose field has registered images, and its
+    growth curve from the aperture photometry rows (image-pipeline releases)."""
+    import plotly.graph_objects as go
+    from clustercat.processing import pipeline_db
+
+    with cache.engine(sel.url).connect() as conn:
+        found = pipeline_db.source_images(conn, pk)
+        curve = pipeline_db.growth_curve(conn, pk)
+    apertures = curve[curve["kind"] == "aperture"].dropna(subset=["mag_vega"])
+    if found is None and apertures.empty:
+        return
+    st.subheader("Images and growth curve")
+    if found is not None:
+        row, records = found
+        try:
+            images = {b: _field_image(str(r.path), r.sha256, r) for b, r in records.items()}
+        except (OSError, ValueError) as exc:
+            st.warning(f"The field's images cannot be read: {exc}")
+            images = {}
+        if images:
+            cut = pipeline_db.stamps(images, float(row["ra"]), float(row["dec"]), STAMP_PX)
+            cols = st.columns(len(cut) + 1)
+            for col, (band, stamp) in zip(cols, cut.items(), strict=False):
+                col.image(_display(stamp), caption=f"{band} ({records[band].filter_name})",
+                          width=130)  # fmt: skip
+            if {"I", "V", "B"} <= set(cut):
+                cols[-1].image(pipeline_db.rgb_stamp(cut), caption="RGB: I, V, B", width=130)
+            st.caption(f"{STAMP_PX} × {STAMP_PX} px stamps (astropy Cutout2D) centred on the "
+                       "source; asinh stretch; RGB by make_lupton_rgb.")  # fmt: skip
+    if not apertures.empty:
+        fig = go.Figure()
+        for k, (band, rows) in enumerate(apertures.groupby("band", sort=False)):
+            fig.add_trace(go.Scatter(
+                x=rows["radius_px"], y=rows["mag_vega"], mode="lines+markers", name=band,
+                error_y={"type": "data", "array": rows["mag_err"], "visible": True},
+                line={"color": plots.series_colour(k)},
+            ))  # fmt: skip
+            total = curve[(curve["band"] == band) & (curve["kind"] == "total")]["mag_vega"]
+            if total.notna().any():
+                fig.add_hline(y=float(total.dropna().iloc[0]), line_dash="dot",
+                              line_color=plots.series_colour(k))  # fmt: skip
+        fig.update_xaxes(title_text="aperture radius [px]")
+        fig.update_yaxes(title_text="Vega magnitude in the aperture [mag]", autorange="reversed")
+        fig.update_layout(template=plots.TEMPLATE, height=420,
+                          title="Growth curve (dotted: aperture-corrected total)")  # fmt: skip
+        ui.chart(fig, key="growth")
+
+
+if src and str(src).isdigit():
+    source_image_panel(int(src))

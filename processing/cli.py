@@ -140,7 +140,8 @@ def _classes(value: str) -> tuple[int, ...]:
     type=click.Choice(MATCH_METHODS),
     default="kdtree",
     show_default=True,
-    help="Candidate search: KD-tree in Python, or q3c_join on PostgreSQL (identical pairs).",
+    help="Candidate search: in Python (numpy cell grid), or q3c_join on PostgreSQL "
+    "(identical pairs).",
 )
 @click.option(
     "--class-method-a",
@@ -418,6 +419,21 @@ def _read_completeness(path: Path) -> pd.Series:
     return frame.set_index("source_pk")[value].astype(float)
 
 
+def _completeness_option(engine: Engine, value: str | None):  # noqa: ANN202
+    """``--completeness``: a CSV file, or a registered C-4 physical network (ml_model)."""
+    if value is None:
+        return None
+    if Path(value).is_file():
+        return _read_completeness(Path(value))
+    from .completeness_db import CompletenessModelError, load_registered, source_completeness
+
+    try:
+        with engine.connect() as conn:
+            return source_completeness(load_registered(conn, value))
+    except (CompletenessModelError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--completeness") from None
+
+
 @analyse_group.command("functions")
 @release_option
 @click.option(
@@ -443,8 +459,9 @@ def _read_completeness(path: Path) -> pd.Series:
 @click.option("--equal-number", is_flag=True, help="Bins of equal numbers (W21 §7).")
 @click.option(
     "--completeness",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV with source_pk,completeness (0-1): C-4 corrected counts and weighted fits.",
+    metavar="CSV|MODEL",
+    help="CSV with source_pk,completeness (0-1), or a registered C-4 physical network "
+    "(ml_model id or name: 1/p-hat weights, A_V marginalised): corrected counts and fits.",
 )
 @click.option(
     "--deduplicate",
@@ -472,7 +489,7 @@ def functions_cmd(
     fit_age_max: str | None,
     n_bins: int,
     equal_number: bool,
-    completeness: Path | None,
+    completeness: str | None,
     deduplicate: str | None,
     which: str,
     as_csv: bool,
@@ -491,7 +508,7 @@ def functions_cmd(
             "fields": list(fields) or None,
             "n_bins": n_bins,
             "equal_number": equal_number,
-            "completeness": None if completeness is None else _read_completeness(completeness),
+            "completeness": _completeness_option(engine, completeness),
             "deduplicate_radius": _quantity(deduplicate, u.arcsec),
         }
         masses = (_quantity(mass_min, u.Msun), _quantity(mass_max, u.Msun))

@@ -79,31 +79,22 @@ def build_cmd(
     started = time.perf_counter()
     try:
         with write_transaction(engine) as conn:
-            name = name or ssp_db.default_grid_name(model, metallicity, mass_definition)
-            try:
-                before = ssp_db.find_grid(conn, name)
-            except ssp_db.SspGridNotFoundError:
-                before = None
-            parts, skipped = ssp_db.synthesize_grid(
-                model, ssp_db.db_filters(conn), metallicity, mass_definition=mass_definition
+            built = ssp_db.build_grid(
+                conn, model, metallicity, mass_definition=mass_definition, name=name
             )
-            grid_id = ssp_db.store_grid(conn, parts, name=name)
-            stored = ssp_db.find_grid(conn, grid_id)
-            n_rows = conn.exec_driver_sql(
-                f"SELECT count(*) FROM ssp_model WHERE grid_id = {int(grid_id)}"
-            ).scalar_one()
     except ssp_db.SspGridConflictError as exc:
         _fail(f"[red]refused[/red]: {exc}", EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"[red]error[/red]: {exc}", EXIT_USAGE)
     finally:
         engine.dispose()
+    stored, n_rows, skipped = built.grid, built.n_rows, built.skipped
     n_age = stored.provenance.get("n_age")
     shape = (
         f"{n_age} ages x {len(stored.filters)} filters x "
         f"{len(stored.provenance.get('mag_systems', []))} systems = {n_rows} ssp_model rows"
     )
-    if before is not None:
+    if not built.created:
         console.print(
             f"[yellow]already stored[/yellow]: SSP grid {stored.name} (id {stored.id}) has "
             f"exactly this content ({shape}); nothing changed"

@@ -435,6 +435,46 @@ def store_grid(
 # --- finding and loading --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BuiltGrid:
+    """What :func:`build_grid` did: the stored grid, whether it was new, the filters skipped."""
+
+    grid: StoredGrid
+    created: bool
+    n_rows: int
+    skipped: list[tuple[str, str]]
+
+
+def build_grid(
+    conn: Connection,
+    model: str,
+    metallicity: float = 0.02,
+    *,
+    mass_definition: str = "formed",
+    name: str | None = None,
+) -> BuiltGrid:
+    """Synthesise ``model`` in every filter of the filter table and store it (idempotent).
+
+    The same content under the same name changes nothing (``created`` false); other content
+    under an existing name raises :class:`SspGridConflictError`. Used by ``clustercat ssp
+    build`` and the demo.
+    """
+    name = name or default_grid_name(model, metallicity, mass_definition)
+    try:
+        find_grid(conn, name)
+        existed = True
+    except SspGridNotFoundError:
+        existed = False
+    parts, skipped = synthesize_grid(
+        model, db_filters(conn), metallicity, mass_definition=mass_definition
+    )
+    grid_id = store_grid(conn, parts, name=name)
+    n_rows = conn.exec_driver_sql(
+        f"SELECT count(*) FROM ssp_model WHERE grid_id = {int(grid_id)}"
+    ).scalar_one()
+    return BuiltGrid(find_grid(conn, grid_id), not existed, int(n_rows), list(skipped))
+
+
 def _stored(conn: Connection, row: Any) -> StoredGrid:
     pairs = conn.execute(
         text(

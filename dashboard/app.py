@@ -26,6 +26,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("crossmatch.py", "Cross-match", "crossmatch", ":material/join_inner:"),
     ("explorer.py", "Source explorer", "explorer", ":material/table_rows:"),
     ("mci.py", "MCI plane", "mci", ":material/blur_on:"),
+    ("completeness.py", "Completeness", "completeness", ":material/percent:"),
 )
 
 

@@ -1038,3 +1038,117 @@ def twins(match: CrossmatchData, source_pks: Sequence[int]) -> pd.DataFrame:
     )
     both = both[~both.index.duplicated()]
     return both.reindex(pd.Index(list(source_pks), dtype=float))
+
+
+# --- injection completeness and completeness-corrected functions (issue 11) ---------------------
+
+#: Quantities of the completeness curves: label -> (trial column, bin width, view quantity).
+COMPLETENESS_AXES: dict[str, tuple[str, float, str]] = {
+    "V magnitude (injected, Vega mag)": ("mag_in_v", 0.25, "mag_v"),
+    "log mass (log M/M☉)": ("log_mass", 0.25, "log_mass"),
+}
+
+
+@dataclass
+class CompletenessRunData:
+    """One complete injection run: completeness per age bin and overall, the recovered
+    trials' MCIs and the nested model regions (None with the reason when there are none)."""
+
+    curves: pd.DataFrame  # age_low, bin_low, n_injected, n_recovered, completeness(_err)
+    overall: pd.DataFrame  # rows of injection_completeness for the quantity
+    hits: pd.DataFrame  # mci_in, mci_out of the recovered trials
+    regions: object | None
+    regions_problem: str | None
+
+
+def completeness_run(
+    engine: Engine, run_id: int, axis: str, age_width: float = 1.0
+) -> CompletenessRunData:
+    """The completeness page of one run (``axis`` a key of :data:`COMPLETENESS_AXES`)."""
+    from clustercat.processing.injection_db import (
+        InjectionError,
+        completeness_table,
+        model_regions_from_run,
+    )
+
+    column, width, quantity = COMPLETENESS_AXES[axis]
+    curves = queries.completeness_by_age(engine, run_id, column, width, age_width)
+    with engine.connect() as conn:
+        overall = completeness_table(conn, run_id, quantity)
+        try:
+            regions, problem = model_regions_from_run(conn, run_id), None
+        except (InjectionError, ValueError) as exc:
+            regions, problem = None, str(exc)
+    for col in ("bin_low", "bin_high", "completeness", "completeness_err"):
+        overall[col] = pd.to_numeric(overall[col], errors="coerce").astype(float)
+    return CompletenessRunData(curves, overall, queries.recovered_mci(engine, run_id), regions,
+                               problem)  # fmt: skip
+
+
+@dataclass
+class CorrectedFunctionsData:
+    """The mass function in one age range and the age function in one mass range of one
+    (release, method) panel, without and with a completeness correction
+    (:func:`clustercat.processing.analyses.mass_function` / ``age_function``)."""
+
+    mass: object | None  # analyses.FunctionTables
+    age: object | None
+    model: str
+    notices: list[str] = field(default_factory=list)
+
+
+def corrected_functions(
+    engine: Engine,
+    ctx: Context,
+    scope: Scope,
+    key: str,
+    model_id: int,
+    age_range: tuple[float, float],
+    mass_range: tuple[float, float | None],
+    log_mass_min: float,
+    mass_bins: int,
+    equal_number: bool,
+    age_bins: int,
+    age_fit_range: tuple[float, float],
+) -> CorrectedFunctionsData:
+    """Mass function (log τ in ``age_range``, M >= 10^``log_mass_min``) and age function
+    (log M in ``mass_range``, log τ 6-9) of the panel ``key``, with the registered physical
+    completeness network ``model_id`` (weights 1/p, C-4 §4.4). Ranges in log yr / log Msun."""
+    from clustercat.processing import analyses
+    from clustercat.processing.catalogue_io import resolve_release
+    from clustercat.processing.completeness_db import load_registered, source_completeness
+
+    keys = ctx.keys(scope)
+    row = keys[keys["key"] == key].iloc[0]
+    rel = ctx.releases[ctx.releases["release_id"] == row["release_id"]].iloc[0]
+    with engine.connect() as conn:
+        model = load_registered(conn, int(model_id))
+        release = resolve_release(conn, rel["release"], int(rel["version"]))
+    p = source_completeness(model)
+    common = {
+        "classes": cb.CLASS_SETS[scope.class_set],
+        "galaxies": None if scope.galaxy is None else [scope.galaxy],
+        "completeness": p,
+    }
+    notices: list[str] = []
+    out: dict[str, object | None] = {"mass": None, "age": None}
+    m_hi = None if mass_range[1] is None else 10.0 ** mass_range[1]
+    calls = {
+        "mass": lambda: analyses.mass_function(
+            engine, release, row["method"], age_range=(10.0 ** age_range[0], 10.0 ** age_range[1]),
+            mass_range=(10.0**log_mass_min, None), n_bins=mass_bins, equal_number=equal_number,
+            **common,
+        ),
+        "age": lambda: analyses.age_function(
+            engine, release, row["method"], mass_range=(10.0 ** mass_range[0], m_hi),
+            age_range=(1e6, 1e9), fit_age_range=tuple(10.0**a for a in age_fit_range),
+            n_bins=age_bins, **common,
+        ),
+    }  # fmt: skip
+    for what, call in calls.items():  # two functions
+        try:
+            out[what] = call()
+        except (ValueError, LookupError) as exc:
+            notices.append(f"No corrected {what} function: {exc}.")
+    return CorrectedFunctionsData(out["mass"], out["age"], f"{model.name} v{model.version}",
+                                  notices)  # fmt: skip

@@ -658,3 +658,105 @@ def class_counts_figure(counts: pd.DataFrame, method: str) -> go.Figure:
         legend={"orientation": "h", "y": -0.3},
     )
     return fig
+
+
+# --- injection completeness and corrected functions (issue 11) ----------------------------------
+
+
+def completeness_curves_figure(
+    curves: pd.DataFrame, overall: pd.DataFrame, x_title: str, title: str, age_width: float = 1.0
+) -> go.Figure:
+    """Recovered / injected against the binned quantity, one curve per log-age bin (binomial
+    error bars), and all ages together (black)."""
+    fig = go.Figure()
+    for i, (age, c) in enumerate(curves.groupby("age_low", sort=True)):  # a few age bins
+        fig.add_trace(
+            go.Scatter(
+                x=c["bin_low"] + (c["bin_low"].diff().median() if len(c) > 1 else 0.25) / 2,
+                y=c["completeness"], mode="lines+markers",
+                error_y={"type": "data", "array": c["completeness_err"], "visible": True},
+                name=f"log τ {age:g}–{age + age_width:g}",
+                line={"color": series_colour(i)}, customdata=c["n_injected"],
+                hovertemplate="%{x:.2f}: %{y:.2f} (N = %{customdata})",
+            )
+        )  # fmt: skip
+    if len(overall):
+        fig.add_trace(
+            go.Scatter(
+                x=(overall["bin_low"] + overall["bin_high"]) / 2, y=overall["completeness"],
+                mode="lines+markers", name="all ages", line={"color": "black", "width": 3},
+                error_y={"type": "data", "array": overall["completeness_err"], "visible": True},
+                customdata=overall["n_injected"],
+                hovertemplate="%{x:.2f}: %{y:.2f} (N = %{customdata})",
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text="completeness (recovered / injected)", range=[-0.05, 1.05])
+    fig.update_layout(template=TEMPLATE, title=title, height=480,
+                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return fig
+
+
+def hit_map_figure(hits: pd.DataFrame, regions: object | None, title: str) -> go.Figure:
+    """Recovered trials on the MCI_in-MCI_out plane (2-D histogram) with the outlines of the
+    nested model regions (Thilker et al. 2022 §4.2.2) when given."""
+    fig = go.Figure(
+        go.Histogram2d(
+            x=hits["mci_in"], y=hits["mci_out"], colorscale="Blues", name="recovered trials",
+            xbins={"size": 0.05}, ybins={"size": 0.05}, colorbar={"title": "trials / bin"},
+        )
+    )  # fmt: skip
+    dashes = ("solid", "dash", "dot")
+    for i, layer in enumerate(getattr(regions, "layers", ())):  # three layers
+        nx, ny = layer.mask.shape
+        fig.add_trace(
+            go.Contour(
+                x=layer.x0 + layer.bin_size * (np.arange(nx) + 0.5),
+                y=layer.y0 + layer.bin_size * (np.arange(ny) + 0.5),
+                z=layer.mask.T.astype(float), showscale=False, hoverinfo="skip",
+                contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
+                line={"color": series_colour(i), "width": 2, "dash": dashes[i % 3]},
+                name=f"model region, {layer.bin_size:g} bins", showlegend=True,
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text="MCI_in (measured)")
+    fig.update_yaxes(title_text="MCI_out (measured)")
+    fig.update_layout(template=TEMPLATE, title=title, height=560,
+                      legend={"orientation": "h", "y": -0.15})  # fmt: skip
+    return fig
+
+
+def corrected_function_figure(bins: pd.DataFrame, x_title: str, y_title: str,
+                              title: str) -> go.Figure:  # fmt: skip
+    """dN/dx without (left) and with (right) the completeness correction, on the same bins:
+    the corrected counts are the C-4 sums of 1/p per bin (Eq. 17-18) over the bin widths."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True,
+                        subplot_titles=["uncorrected", "completeness-corrected"])  # fmt: skip
+    b = bins[bins["n"] > 0]
+    x = np.power(10.0, b["log_centre"].to_numpy(dtype=float))
+    width = (b["hi"] - b["lo"]).to_numpy(dtype=float)
+    fig.add_trace(
+        go.Scatter(x=x, y=b["dn_dx"], mode="markers", name="uncorrected",
+                   error_y={"type": "data", "array": b["dn_dx_err"], "visible": True},
+                   marker={"color": series_colour(1), "size": 8}),
+        row=1, col=1,
+    )  # fmt: skip
+    if "corrected_n" in b:
+        y = b["corrected_n"].to_numpy(dtype=float) / width
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=y, mode="markers", name="corrected",
+                error_y={"type": "data", "visible": True,
+                         "array": b["corrected_n_hi"].to_numpy(dtype=float) / width - y,
+                         "arrayminus": y - b["corrected_n_lo"].to_numpy(dtype=float) / width},
+                marker={"color": series_colour(0), "size": 8},
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+    for col in (1, 2):
+        fig.update_xaxes(type="log", title_text=x_title, exponentformat="power", row=1, col=col)
+        fig.update_yaxes(type="log", exponentformat="power", row=1, col=col)
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    fig.update_layout(template=TEMPLATE, title=title, height=440,
+                      legend={"orientation": "h", "y": -0.22})  # fmt: skip
+    return fig

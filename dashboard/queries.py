@@ -670,3 +670,96 @@ def classes_of(engine: Engine, source_pks: Sequence[int]) -> pd.DataFrame:
         {"pks": _ids(source_pks)},
         floats=("score",),
     )
+
+
+# --- injection runs and completeness models (issue 11) ------------------------------------------
+
+
+def completeness_token(engine: Engine) -> tuple:
+    """Fingerprint of the complete injection runs and completeness models (cache keys)."""
+    row = read_frame(
+        engine,
+        "SELECT (SELECT count(*) FROM injection_run WHERE status = 'complete') AS n, "
+        "(SELECT max(id) FROM injection_run WHERE status = 'complete') AS r, "
+        "(SELECT count(*) FROM ml_model WHERE task = 'completeness') AS m, "
+        "(SELECT max(id) FROM ml_model WHERE task = 'completeness') AS mm",
+    )
+    return tuple(str(v) for v in row.iloc[0])
+
+
+def injection_runs(engine: Engine, galaxy: str | None = None) -> pd.DataFrame:
+    """Complete injection runs (of ``galaxy``'s fields): ``run_id, field, galaxy, grid,
+    n_trials, n_frame_sets, completed_at``, newest first."""
+    where = "" if galaxy is None else "AND g.name = :galaxy"
+    return read_frame(
+        engine,
+        f"""
+        SELECT r.id AS run_id, f.name AS field, g.name AS galaxy, r.grid,
+               (SELECT count(*) FROM injection_trial t WHERE t.run_id = r.id) AS n_trials,
+               (SELECT count(DISTINCT t.frame_set) FROM injection_trial t
+                 WHERE t.run_id = r.id) AS n_frame_sets,
+               r.completed_at
+        FROM injection_run r
+        JOIN field f ON f.id = r.field_id
+        JOIN galaxy g ON g.id = f.galaxy_id
+        WHERE r.status = 'complete' {where}
+        ORDER BY r.id DESC
+        """,
+        {} if galaxy is None else {"galaxy": galaxy},
+    )
+
+
+def completeness_by_age(
+    engine: Engine, run_id: int, column: str, width: float, age_width: float
+) -> pd.DataFrame:
+    """Recovered / injected of a complete run per (log-age bin, ``column`` bin), binned as the
+    ``injection_completeness`` view bins (floor(x / width) * width, binomial errors)."""
+    if column not in ("mag_in_v", "log_mass"):
+        raise ValueError(f"no completeness curves against {column!r}")
+    n = "CAST(count(*) AS DOUBLE PRECISION)"
+    k = "CAST(sum(CASE WHEN t.recovered THEN 1 ELSE 0 END) AS DOUBLE PRECISION)"
+    return read_frame(
+        engine,
+        f"""
+        SELECT floor(t.log_age / {age_width}) * {age_width} AS age_low,
+               floor(t.{column} / {width}) * {width} AS bin_low,
+               count(*) AS n_injected,
+               sum(CASE WHEN t.recovered THEN 1 ELSE 0 END) AS n_recovered,
+               {k} / {n} AS completeness,
+               sqrt({k} * ({n} - {k}) / {n}) / {n} AS completeness_err
+        FROM injection_trial t JOIN injection_run r ON r.id = t.run_id AND r.status = 'complete'
+        WHERE t.run_id = :r AND t.{column} IS NOT NULL AND t.log_age IS NOT NULL
+        GROUP BY floor(t.log_age / {age_width}) * {age_width},
+                 floor(t.{column} / {width}) * {width}
+        ORDER BY age_low, bin_low
+        """,
+        {"r": int(run_id)},
+        floats=("age_low", "bin_low", "completeness", "completeness_err"),
+    )  # fmt: skip
+
+
+def recovered_mci(engine: Engine, run_id: int) -> pd.DataFrame:
+    """Measured MCI_in, MCI_out of a run's recovered trials."""
+    return read_frame(
+        engine,
+        "SELECT mci_in_out AS mci_in, mci_out_out AS mci_out FROM injection_trial "
+        "WHERE run_id = :r AND recovered AND mci_in_out IS NOT NULL AND mci_out_out IS NOT NULL",
+        {"r": int(run_id)},
+        floats=("mci_in", "mci_out"),
+    )
+
+
+def completeness_models(engine: Engine) -> pd.DataFrame:
+    """Registered completeness networks: ``model_id, name, version, kind, run_id``, newest
+    first (``kind`` from the hyper-parameters)."""
+    import json
+
+    frame = read_frame(
+        engine,
+        "SELECT id AS model_id, name, version, hyperparameters FROM ml_model "
+        "WHERE task = 'completeness' ORDER BY id DESC",
+    )
+    hyper = [h if isinstance(h, dict) else json.loads(h or "{}") for h in frame["hyperparameters"]]
+    frame["kind"] = [h.get("kind") for h in hyper]
+    frame["run_id"] = [h.get("injection_run_id") for h in hyper]
+    return frame.drop(columns="hyperparameters")

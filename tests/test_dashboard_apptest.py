@@ -508,3 +508,156 @@ def test_mci_plane_shows_the_pipeline_release(
 def test_mci_page_without_mci_explains(legus_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(legus_db_url, monkeypatch, "mci.py")
     assert "clustercat pipeline run" in texts(at)
+
+
+# --- injection completeness and completeness-corrected functions (issue 11) --------------------
+
+
+@pytest.fixture(scope="module")
+def completeness_db_url(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_data: Path,
+) -> str:
+    """Release ``legus-1566`` (the LEGUS NGC 1566 file), one tiny complete injection run
+    (three frame sets of 30 clusters in the synthetic field ngc628c, as test_injection_db
+    makes them) and a physical completeness network trained on it for a few epochs."""
+    from dataclasses import replace
+
+    from clustercat.ingest.loader import ReleaseRequest, ingest_release
+    from clustercat.ingest.registry import reader_info
+    from clustercat.processing import ssp_db
+    from clustercat.processing.completeness import TrainSettings
+    from clustercat.processing.completeness_db import train_and_register
+    from clustercat.processing.images_db import register_images
+    from clustercat.processing.injection_db import run_injection
+    from clustercat.schema import write_transaction
+    from conftest import _new_database
+    from sqlalchemy import text
+    from test_injection_db import DISTANCE, FIELD, GEN, SETTINGS
+    from test_pipeline import synthetic_field
+
+    url = _new_database(backend, request, tmp_path_factory.mktemp("dashboard_completeness"))
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    legus = reader_info("legus")
+    path = (
+        shared_data / "legus" / "hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor.tab"
+    )
+    ingest_release(
+        engine, ReleaseRequest("legus-1566", legus.name, legus.version, [path]), legus.reader()
+    )
+    paths, _ = synthetic_field(tmp_path_factory.mktemp("completeness_images"))
+    register_images(engine, list(paths.values()), field=FIELD, galaxy="NGC 628")
+    with engine.connect() as conn:
+        filters = list(conn.execute(text(
+            "SELECT DISTINCT fl.name, im.instrument FROM image im JOIN filter fl "
+            "ON fl.id = im.filter_id")).all())  # fmt: skip
+    parts, _ = ssp_db.synthesize_grid("bc03", filters)
+    with write_transaction(engine) as conn:
+        ssp_db.store_grid(conn, parts)
+    run = run_injection(
+        engine, FIELD, 90, generator=replace(GEN, batch_size=30), settings=SETTINGS,
+        distance_mpc=DISTANCE, seed=5, workers=1,
+    )  # fmt: skip
+    assert run.status == "complete"
+    train_and_register(
+        engine, run.run_id, "physical",
+        settings=TrainSettings(kind="physical", epochs=3, batch_size=64, seed=1),
+        output_dir=tmp_path_factory.mktemp("completeness_models"),
+    )  # fmt: skip
+    engine.dispose()
+    return url
+
+
+def test_completeness_page_shows_the_run(
+    completeness_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(completeness_db_url)
+    with engine.connect() as conn:
+        run_id, n_frame_sets = conn.execute(
+            text("SELECT max(run_id), count(DISTINCT frame_set) FROM injection_trial")
+        ).one()
+        n_inj, n_rec = conn.execute(text(
+            "SELECT sum(n_injected), sum(n_recovered) FROM injection_completeness "
+            "WHERE run_id = :r AND quantity = 'mag_v'"), {"r": run_id}).one()  # fmt: skip
+        n_hits = conn.execute(
+            text(
+                "SELECT count(*) FROM injection_trial WHERE run_id = :r AND recovered AND "
+                "mci_in_out IS NOT NULL AND mci_out_out IS NOT NULL"
+            ),
+            {"r": run_id},
+        ).scalar_one()
+    engine.dispose()
+    assert n_frame_sets == 3 and n_inj == 90 and 0 < n_rec < 90
+    at = open_page(completeness_db_url, monkeypatch, "completeness.py")
+    assert at.title[0].value == "Injection completeness"
+    caption = " ".join(c.value for c in at.caption)
+    assert f"{int(n_rec):,} of {int(n_inj):,} injected clusters recovered" in caption
+    assert f"overall completeness {int(n_rec) / int(n_inj):.4f}" in caption
+    assert f"{n_hits:,} recovered trials" in str(at.get("plotly_chart")[1].proto.spec)
+    assert len(at.get("plotly_chart")) == 2
+    # against log mass: the same run's numbers
+    at.selectbox(key="cp_axis").set_value("log mass (log M/M☉)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    caption = " ".join(c.value for c in at.caption)
+    assert f"{int(n_rec):,} of {int(n_inj):,} injected clusters recovered" in caption
+
+
+def test_completeness_page_without_runs_and_functions_without_model(
+    legus_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(legus_db_url, monkeypatch, "completeness.py")
+    assert "clustercat inject run --field F --n N" in texts(at)
+    assert not at.get("plotly_chart")
+    at = open_page(
+        legus_db_url, monkeypatch, "functions.py", gal="NGC 1566", meth=["LEGUS human mode"]
+    )
+    notes = [c.value for c in at.caption if c.value.startswith("No physical completeness model")]
+    assert len(notes) == 1
+
+
+def test_functions_page_draws_corrected_functions(
+    completeness_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clustercat.processing.completeness_db import load_registered, source_completeness
+    from sqlalchemy import text
+
+    at = open_page(completeness_db_url, monkeypatch, "functions.py")
+    assert at.selectbox(key="fn_model").value.startswith("c4-physical-")
+    key = at.selectbox(key="fn_ckey").value
+    charts = [c for c in at.get("plotly_chart") if "completeness-corrected" in c.proto.spec]
+    assert len(charts) == 2
+    captions = [c.value for c in at.caption if c.value.startswith("Maximum-likelihood")]
+    assert len(captions) == 2
+    engine = make_engine(completeness_db_url)
+    with engine.connect() as conn:
+        model_id = conn.execute(text("SELECT max(id) FROM ml_model")).scalar_one()
+        p = source_completeness(load_registered(conn, model_id))
+    common = {"classes": (1, 2), "completeness": p}
+    expected = {
+        "β": analyses.mass_function(
+            engine, "legus-1566", key, age_range=(1e6, 1e7), mass_range=(10**3.5, None),
+            n_bins=5, equal_number=True, **common,
+        ),
+        "γ": analyses.age_function(
+            engine, "legus-1566", key, mass_range=(10**4.0, 10**4.8), age_range=(1e6, 1e9),
+            fit_age_range=(10**6.5, 1e9), n_bins=6, **common,
+        ),
+    }  # fmt: skip
+    plain = analyses.mass_function(
+        engine, "legus-1566", key, classes=(1, 2), age_range=(1e6, 1e7),
+        mass_range=(10**3.5, None), n_bins=5, equal_number=True,
+    )  # fmt: skip
+    engine.dispose()
+    for caption, (sym, tables) in zip(captions, expected.items(), strict=True):
+        fits = tables.fits.set_index("fit")
+        got = [float(v) for v in re.findall(rf"{sym} = (-?\d+\.\d+)", caption)]
+        assert got == [round(fits.loc["mle", "slope"], 3),
+                       round(fits.loc["mle_completeness", "slope"], 3)]  # fmt: skip
+        assert got[0] != got[1]
+    fits = plain.fits.set_index("fit")
+    assert f"β = {fits.loc['mle', 'slope']:.3f} ± {fits.loc['mle', 'slope_err']:.3f}" in captions[0]

@@ -53,6 +53,8 @@ PAGES: dict[str, tuple[str, str, int]] = {
     "explorer": ("explorer", '[data-testid="stDataFrame"]', 1),
     # no release made from images in this database: the page says so (AppTest covers the plots)
     "mci": ("mci", '[data-testid="stAlert"]', 1),
+    # no injection run either: the page names the command that makes one
+    "completeness": ("completeness", '[data-testid="stAlert"]', 1),
 }
 QUERY = "?gal=NGC+1566"
 WIDTH = 1500

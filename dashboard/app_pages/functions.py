@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import streamlit as st
-from clustercat.dashboard import cache, data, plots, state, ui
+from clustercat.dashboard import cache, data, plots, queries, state, ui
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _models(url: str, token: tuple):  # noqa: ANN202
+    models = queries.completeness_models(cache.engine(url))
+    return models[models["kind"] == "physical"].reset_index(drop=True)
+
+
+@st.cache_data(max_entries=cache.MAX_ENTRIES, show_spinner="Correcting for completeness…")
+def _corrected(url: str, token: tuple, scope: data.Scope, *args: object):  # noqa: ANN202
+    return data.corrected_functions(cache.engine(url), cache.context(url, token), scope, *args)
 
 
 def _ranges(text: str, default: tuple) -> tuple[tuple[float, float | None], ...] | None:
@@ -82,6 +93,51 @@ if len(fd.age_bins):
 st.subheader("Mass–age diagram (W21 Fig. 22)")
 ui.chart(plots.mass_age_figure(fd.sample, fd.keys, age_ranges, mass_ranges), key="ma")
 st.caption(
-    "No completeness correction is applied; the binned fits are unweighted least squares in "
-    "log dN/dx vs log x at the bin mid-points (W21's 'best linear fit')."
+    "No completeness correction is applied above; the binned fits are unweighted least squares "
+    "in log dN/dx vs log x at the bin mid-points (W21's 'best linear fit')."
 )
+
+st.subheader("Completeness-corrected functions (C-4 §4.4)")
+models = _models(sel.url, (sel.token, queries.completeness_token(cache.engine(sel.url))))
+if models.empty or not fd.keys:
+    st.caption(
+        "No physical completeness model is registered, so no corrected function is drawn: make "
+        "one with `clustercat inject run --field F --n N` then `clustercat completeness train "
+        "--run RUN --kind physical`."
+    )
+    st.stop()
+model_labels = {f"{r.name} v{r.version} (run {r.run_id})": int(r.model_id)
+                for r in models.itertuples()}  # fmt: skip
+k1, k2, k3, k4 = st.columns(4)
+model_label = state.selectbox(k1, "Completeness model", list(model_labels),
+                              next(iter(model_labels)), "fn_model")  # fmt: skip
+key = state.selectbox(k2, "Panel", fd.keys, fd.keys[0], "fn_ckey")
+age_label = state.selectbox(k3, "Mass function in log τ", [_fmt((r,)) for r in age_ranges],
+                            _fmt(age_ranges[:1]), "fn_cage")  # fmt: skip
+mass_label = state.selectbox(k4, "Age function in log M", [_fmt((r,)) for r in mass_ranges],
+                             _fmt(mass_ranges[:1]), "fn_cmass")  # fmt: skip
+cf = _corrected(
+    sel.url, sel.token, sel.scope, key, model_labels[model_label], _ranges(age_label, ())[0],
+    _ranges(mass_label, ())[0], float(log_mass_min), int(mass_bins), bool(equal_number),
+    int(age_bins), (float(fit_lo), 9.0),
+)  # fmt: skip
+ui.notices(cf.notices)
+for what, tables, sym, x_title, y_title in (
+    ("mass", cf.mass, "β", "mass M [M☉]", "dN/dM [M☉⁻¹]"),
+    ("age", cf.age, "γ", "age τ [yr]", "dN/dτ [yr⁻¹]"),
+):  # the two functions
+    if tables is None:
+        continue
+    rng = age_label if what == "mass" else mass_label
+    ui.chart(plots.corrected_function_figure(
+        tables.bins, x_title, y_title,
+        f"{key}: {what} function, {'log τ' if what == 'mass' else 'log M'} {rng}"),
+        key=f"cf_{what}")  # fmt: skip
+    fits = tables.fits.set_index("fit")
+    raw, cor = fits.loc["mle"], fits.loc["mle_completeness"]
+    st.caption(
+        f"Maximum-likelihood {sym} = {raw['slope']:.3f} ± {raw['slope_err']:.3f} uncorrected, "
+        f"{sym} = {cor['slope']:.3f} ± {cor['slope_err']:.3f} corrected with {cf.model} "
+        f"(weights 1/p; N = {int(raw['n'])}); same bins, all sources of Class "
+        f"{sel.scope.class_set} (no M_V cut)."
+    )

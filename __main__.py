@@ -14,7 +14,13 @@ from clustercat.dashboard.cli import dashboard_cmd
 from clustercat.demo import demo_cmd
 from clustercat.ingest.cli import fetch_group, ingest_group
 from clustercat.processing.cli import analyse_group, crossmatch_cmd
+from clustercat.processing.cli_completeness import completeness_group
+from clustercat.processing.cli_images import images_group
+from clustercat.processing.cli_injection import inject_group
+from clustercat.processing.cli_ml import ml_group
+from clustercat.processing.cli_pipeline import pipeline_group
 from clustercat.processing.cli_sed import process_group, ssp_group
+from clustercat.processing.cli_synth import synth_group
 from clustercat.schema.cli import db_group
 from clustercat.schema.cli_sql import cone_cmd, export_cmd
 
@@ -58,10 +64,16 @@ main.add_command(ssp_group)
 main.add_command(process_group)
 main.add_command(cone_cmd)
 main.add_command(export_cmd)
+main.add_command(synth_group)
 main.add_command(crossmatch_cmd)
 main.add_command(analyse_group)
 main.add_command(dashboard_cmd)
 main.add_command(demo_cmd)
+main.add_command(images_group)
+main.add_command(pipeline_group)
+main.add_command(ml_group)
+main.add_command(inject_group)
+main.add_command(completeness_group)
 
 
 if __name__ == "__main__":

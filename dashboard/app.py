@@ -27,6 +27,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("explorer.py", "Source explorer", "explorer", ":material/table_rows:"),
     ("mci.py", "MCI plane", "mci", ":material/blur_on:"),
     ("completeness.py", "Completeness", "completeness", ":material/percent:"),
+    ("ml.py", "Machine learning", "ml", ":material/neurology:"),
 )
 
 

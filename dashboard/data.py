@@ -1152,3 +1152,54 @@ def corrected_functions(
             notices.append(f"No corrected {what} function: {exc}.")
     return CorrectedFunctionsData(out["mass"], out["age"], f"{model.name} v{model.version}",
                                   notices)  # fmt: skip
+
+
+# --- the ML page: key metrics of a registered model (issue 12) ---------------------------------
+
+
+def ml_key_metrics(task: str, metrics: dict) -> dict[str, float | int | None]:
+    """The headline numbers of a model's stored metrics JSON (read, never recomputed):
+    classifiers: n, accuracy and mean vote fraction on the training set; age models: n,
+    scatter, null scatter and predictive power on the training and validation sets."""
+    out: dict[str, float | int | None] = {}
+    train = metrics.get("training_set") or {}
+    if task == "classification":
+        out["n"] = train.get("n")
+        out["accuracy"] = train.get("accuracy")
+        out["mean vote fraction"] = metrics.get("mean_vote_fraction")
+    elif task == "age_regression":
+        for label, part in (("train", train), ("validation", metrics.get("validation") or {})):
+            out[f"n ({label})"] = part.get("n")
+            out[f"scatter dex ({label})"] = part.get("scatter_dex")
+            out[f"null scatter dex ({label})"] = part.get("null_scatter_dex")
+            out[f"predictive power % ({label})"] = part.get("predictive_power_pct")
+    return out
+
+
+def ml_per_class(metrics: dict) -> pd.DataFrame:
+    """Per-class precision, recall and counts of a classifier's training-set metrics."""
+    per_class = (metrics.get("training_set") or {}).get("per_class") or {}
+    rows = [
+        {"class": int(c), "precision": v.get("precision"), "recall": v.get("recall"),
+         "n_true": v.get("n_true"), "n_predicted": v.get("n_predicted")}
+        for c, v in sorted(per_class.items(), key=lambda kv: int(kv[0]))
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["class", "precision", "recall", "n_true", "n_predicted"])
+    return frame.astype({"precision": float, "recall": float})
+
+
+def ml_occlusion_curve(metrics: dict) -> pd.DataFrame | None:
+    """The occlusion curve stored in an age model's metrics (``occlusion``: records or
+    columns with diameter_px and scatter_dex), else None."""
+    found = metrics.get("occlusion") or metrics.get("occlusion_curve")
+    if isinstance(found, dict) and "curve" in found:
+        found = found["curve"]
+    if not found:
+        return None
+    try:
+        frame = pd.DataFrame(found)
+    except (TypeError, ValueError):
+        return None
+    if not {"diameter_px", "scatter_dex"} <= set(frame.columns):
+        return None
+    return frame.sort_values("diameter_px").reset_index(drop=True)

@@ -760,3 +760,41 @@ def corrected_function_figure(bins: pd.DataFrame, x_title: str, y_title: str,
     fig.update_layout(template=TEMPLATE, title=title, height=440,
                       legend={"orientation": "h", "y": -0.22})  # fmt: skip
     return fig
+
+
+# --- the ML page (issue 12) --------------------------------------------------------------------
+
+
+def ml_confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[int],
+                        title: str) -> go.Figure:  # fmt: skip
+    """A classifier's stored confusion matrix: rows the training method's class, columns the
+    model's."""
+    z = np.asarray(matrix, dtype=float)
+    labels = [f"Class {c}" for c in classes]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(), x=labels, y=labels, colorscale="Blues", colorbar={"title": "sources"},
+            text=[[f"{int(v)}" for v in row] for row in z], texttemplate="%{text}",
+            hovertemplate="method %{y}, model %{x}: %{z}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_xaxes(title_text="class by the model", side="bottom")
+    fig.update_yaxes(title_text="class by the training method", autorange="reversed")
+    fig.update_layout(template=TEMPLATE, title=title, height=460, width=560)
+    return fig
+
+
+def ml_occlusion_figure(curve: pd.DataFrame, title: str) -> go.Figure:
+    """Scatter (dex) against the central mask diameter (Viana et al. §IV), with the null
+    predictor's scatter where stored."""
+    fig = go.Figure(
+        go.Scatter(x=curve["diameter_px"], y=curve["scatter_dex"], mode="lines+markers",
+                   name="scatter", line={"color": series_colour(0)})
+    )  # fmt: skip
+    if "null_scatter_dex" in curve.columns and curve["null_scatter_dex"].notna().any():
+        fig.add_hline(y=float(curve["null_scatter_dex"].dropna().iloc[0]), line_dash="dot",
+                      annotation_text="null predictor")  # fmt: skip
+    fig.update_xaxes(title_text="central mask diameter [px]")
+    fig.update_yaxes(title_text="scatter 1.49 × median |Δ log age| [dex]")
+    fig.update_layout(template=TEMPLATE, title=title, height=420)
+    return fig

@@ -763,3 +763,68 @@ def completeness_models(engine: Engine) -> pd.DataFrame:
     frame["kind"] = [h.get("kind") for h in hyper]
     frame["run_id"] = [h.get("injection_run_id") for h in hyper]
     return frame.drop(columns="hyperparameters")
+
+
+# --- the ML model registry and per-source predictions (issue 12) -------------------------------
+
+
+def _json_dict(value: Any) -> dict:
+    """A JSON column as a dict (PostgreSQL returns dicts, SQLite may return text)."""
+    import json
+
+    if isinstance(value, dict):
+        return value
+    if value in (None, ""):
+        return {}
+    try:
+        loaded = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def ml_token(conn: Connection | Engine) -> tuple:
+    """Fingerprint of the model registry and predictions (changes when a model is added)."""
+    frame = read_frame(
+        conn,
+        "SELECT (SELECT count(*) FROM ml_model) AS n_models, "
+        "(SELECT max(id) FROM ml_model) AS last_model, "
+        "(SELECT count(*) FROM processing_run WHERE module = 'ml') AS n_runs",
+    )
+    return tuple(None if pd.isna(v) else int(v) for v in frame.iloc[0])
+
+
+def ml_models(conn: Connection | Engine) -> pd.DataFrame:
+    """Every ``ml_model`` row: id, name, version, task, architecture, created_at,
+    training_query_sha256, weights_sha256, and ``hyperparameters`` / ``metrics`` as dicts."""
+    frame = read_frame(
+        conn,
+        "SELECT id, name, version, task, architecture, created_at, training_query_sha256, "
+        "weights_sha256, hyperparameters, metrics FROM ml_model ORDER BY id",
+    )
+    if frame.empty:
+        return pd.DataFrame(
+            columns=["id", "name", "version", "task", "architecture", "created_at",
+                     "training_query_sha256", "weights_sha256", "hyperparameters", "metrics"]
+        )  # fmt: skip
+    frame["hyperparameters"] = [_json_dict(h) for h in frame["hyperparameters"]]
+    frame["metrics"] = [_json_dict(m) for m in frame["metrics"]]
+    return frame
+
+
+def ml_predictions(conn: Connection | Engine, source_pk: int) -> pd.DataFrame:
+    """Each model's prediction for one source: model id, name, version, task, predicted
+    class, class probabilities and value (e.g. log age) with its error."""
+    return read_frame(
+        conn,
+        """
+        SELECT p.model_id, m.name AS model, m.version, m.task, p.predicted_class,
+               p.p_class1, p.p_class2, p.p_class3, p.p_class4, p.predicted_value,
+               p.predicted_err
+        FROM ml_prediction p JOIN ml_model m ON m.id = p.model_id
+        WHERE p.source_id = :pk ORDER BY p.model_id
+        """,
+        {"pk": int(source_pk)},
+        floats=("p_class1", "p_class2", "p_class3", "p_class4", "predicted_value",
+                "predicted_err"),
+    )  # fmt: skip

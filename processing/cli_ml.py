@@ -239,9 +239,14 @@ def occlusion_cmd(ctx: click.Context, model_id: int, release: str | None, sed_me
     raw, truth = stack.pixels[inside], tset.frame["label"].to_numpy(float)[inside]
     trained = model.members[0]
     ds = [float(d) for d in diameters.split(",") if d.strip()]
-    click.echo(occlusion_curve(trained, raw, truth, ds, inner=not outer).to_string(index=False))
+    curve = occlusion_curve(trained, raw, truth, ds, inner=not outer)
+    collapse = filter_collapse(trained, raw, truth)
+    click.echo(curve.to_string(index=False))
     click.echo()
-    click.echo(filter_collapse(trained, raw, truth).to_string(index=False))
+    click.echo(collapse.to_string(index=False))
+    ml_db.store_occlusion(engine, model_id, curve, collapse, inner=not outer)
+    engine.dispose()
+    click.echo(f"\nstored in the metrics of model {model_id} (the dashboard's ML page draws it)")
     if attribution:
         click.echo()
         prof = occlusion_attribution(trained, raw[: min(len(raw), 64)])

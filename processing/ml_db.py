@@ -701,7 +701,8 @@ def predict_release(
                                 f"{rel.label}")  # fmt: skip
         run_id = conn.execute(
             insert(ProcessingRun).values(module="ml", release_id=rel.id, status="running",
-                                         config=config, code_version=code_version())
+                                         config=config, code_version=code_version(),
+                                         started_at=dt.datetime.now(dt.UTC))  # see sed_db
             .returning(ProcessingRun.id)
         ).scalar_one()  # fmt: skip
         staged, _ = bulk.load_through_stage(
@@ -786,6 +787,37 @@ def _ensure_ml_method(
         ).returning(ClassificationMethod.id)
     ).scalar_one()  # fmt: skip
     return int(method_id), name
+
+
+def store_occlusion(
+    bind: Engine,
+    model_id: int,
+    curve: pd.DataFrame,
+    collapse: pd.DataFrame | None = None,
+    *,
+    inner: bool = True,
+) -> None:
+    """Keep an occlusion run (Viana et al. §IV) in the model's ``metrics`` JSON.
+
+    ``metrics["occlusion"]`` becomes ``{"inner": ..., "curve": [...], "filter_collapse":
+    [...]}`` (records of :func:`clustercat.processing.occlusion.occlusion_curve` and
+    :func:`~clustercat.processing.occlusion.filter_collapse`), which the dashboard's ML page
+    draws. A later run replaces the earlier one; the weights and the rest stay untouched.
+    """
+    from clustercat.schema import MlModel, write_transaction
+    from sqlalchemy import select, update
+
+    def records(frame: pd.DataFrame | None) -> list[dict]:
+        if frame is None:
+            return []
+        return json.loads(frame.to_json(orient="records"))
+
+    with write_transaction(bind) as conn:
+        metrics = conn.execute(select(MlModel.metrics).where(MlModel.id == model_id)).scalar()
+        metrics = dict(metrics or {}) if not isinstance(metrics, str) else json.loads(metrics)
+        metrics["occlusion"] = {"inner": bool(inner), "curve": records(curve),
+                                "filter_collapse": records(collapse)}  # fmt: skip
+        conn.execute(update(MlModel).where(MlModel.id == model_id).values(metrics=metrics))
 
 
 def with_settings(settings: cnn_train.TrainSettings, **changes: object) -> cnn_train.TrainSettings:

@@ -286,6 +286,14 @@ def test_age_model_through_the_registry_and_occlusion_cli(
     assert out.exit_code == 0, out.output
     assert "diameter_px" in out.output and "white light (band mean)" in out.output
     assert "mean_abs_attribution" in out.output
+    # the curve is kept on the model for the dashboard's ML page
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT metrics FROM ml_model WHERE id = :m"),
+                              {"m": result.model_id}).scalar_one()  # fmt: skip
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    curve = pd.DataFrame(stored["occlusion"]["curve"])
+    assert list(curve["diameter_px"]) == [0, 4, 8] and stored["occlusion"]["inner"] is True
+    assert len(stored["occlusion"]["filter_collapse"]) >= 1
     # a classifier is not an age model
     args[5] = str(ml_db.list_models(engine).query("task == 'classification'")["id"].iloc[0])
     assert CliRunner().invoke(main, args).exit_code == 2

@@ -661,3 +661,150 @@ def test_functions_page_draws_corrected_functions(
         assert got[0] != got[1]
     fits = plain.fits.set_index("fit")
     assert f"β = {fits.loc['mle', 'slope']:.3f} ± {fits.loc['mle', 'slope_err']:.3f}" in captions[0]
+
+
+# --- the machine-learning page and the explorer's predictions (issue 12) -----------------------
+
+
+@pytest.fixture(scope="module")
+def ml_db_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Release ``legus`` of LEGUS NGC 628-C, a 256 px synthetic field rendered from it (images
+    registered), one tiny ResNet18 classifier on its "LEGUS human mode" classes (16 px stamps,
+    width 0.25, two epochs, one thread) registered and applied through
+    :mod:`clustercat.processing.ml_db`."""
+    import torch
+    from clustercat.ingest.loader import ReleaseRequest, ingest_release
+    from clustercat.ingest.registry import reader_info
+    from clustercat.processing import cli_synth, cnn_train, ml_db, synth
+    from clustercat.processing.images_db import register_images
+    from conftest import _new_database, shared_path
+    from test_cnn_classifier import FILES, GALAXY, TRAIN_FIELD
+
+    tmp = tmp_path_factory.mktemp("dashboard_ml")
+    url = _new_database(backend, request, tmp)
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    legus = reader_info("legus")
+    ingest_release(
+        engine,
+        ReleaseRequest("legus", legus.name, legus.version,
+                       [shared_path("legus", FILES[TRAIN_FIELD])]),
+        legus.reader(),
+    )  # fmt: skip
+    cat = cli_synth.read_field_catalogue(engine, "legus", TRAIN_FIELD)
+    bands, _ = cli_synth.field_bands(cat)
+    field = synth.render_field(
+        cat.frame, bands, field_name=cat.field, distance_mpc=cat.distance_mpc,
+        settings=synth.SynthSettings(size_px=256, seed=1, n_stars=0, exptime_scale=100.0),
+    )  # fmt: skip
+    paths = synth.write_synthetic_field(field, tmp / "images")
+    register_images(engine, [p for p in paths if p.suffix == ".fits"], field=TRAIN_FIELD,
+                    galaxy=GALAXY[TRAIN_FIELD])  # fmt: skip
+    torch.set_num_threads(1)
+    settings = cnn_train.TrainSettings(epochs=2, patience=2, batch_size=32, width=0.25,
+                                       small_input=True, threads=1, seed=0)  # fmt: skip
+    result = ml_db.train_classifier_models(
+        engine, "legus", "LEGUS human mode", "resnet18", fields=[TRAIN_FIELD], n_members=1,
+        size_px=16, settings=settings, name="tiny cnn", cache_dir=tmp / "cache",
+        model_dir=tmp / "models",
+    )  # fmt: skip
+    ml_db.predict_release(engine, result.model_id, "legus", cache_dir=tmp / "cache")
+    engine.dispose()
+    return url
+
+
+def test_ml_page_lists_the_model_and_its_confusion_matrix(
+    ml_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from clustercat.processing import ml_db
+    from sqlalchemy import text
+
+    engine = make_engine(ml_db_url)
+    registry = ml_db.list_models(engine)
+    with engine.connect() as conn:
+        model_id, raw = conn.execute(text("SELECT id, metrics FROM ml_model")).one()
+        pk, p1 = conn.execute(text(
+            "SELECT source_id, p_class1 FROM ml_prediction WHERE model_id = :m "
+            "ORDER BY source_id"), {"m": model_id}).first()  # fmt: skip
+    engine.dispose()
+    stored = raw if isinstance(raw, dict) else json.loads(raw)
+    assert len(registry) == 1 and registry["name"].iloc[0] == "tiny cnn"
+    at = open_page(ml_db_url, monkeypatch, "ml.py")
+    assert at.title[0].value == "Machine-learning models"
+    assert not at.error and not at.info
+    table = at.dataframe[0].value
+    assert table["id"].tolist() == [model_id] and table["name"].tolist() == ["tiny cnn"]
+    assert table["task"].tolist() == ["classification"]
+    assert table["training sha256"].iloc[0] == registry["training_sha256"].iloc[0][:12]
+    train = stored["training_set"]
+    assert table["accuracy"].iloc[0] == pytest.approx(train["accuracy"])
+    assert table["n"].iloc[0] == train["n"]
+    # the confusion matrix as stored, drawn as a heatmap
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["data"][0]["type"] == "heatmap"
+    assert np.array_equal(np.asarray(spec["data"][0]["z"], dtype=float),
+                          np.asarray(train["confusion_matrix"], dtype=float))  # fmt: skip
+    per_class = at.dataframe[1].value.set_index("class")
+    for c, v in train["per_class"].items():
+        for k in ("precision", "recall"):
+            got = per_class.loc[int(c), k]
+            assert (pd.isna(got) and v[k] is None) or got == pytest.approx(v[k])
+    # the explorer shows the source's probabilities
+    at = open_page(ml_db_url, monkeypatch, "explorer.py", src=str(pk))
+    assert any(s.value == "Model predictions" for s in at.subheader)
+    preds = at.dataframe[-1].value
+    assert preds["P(class 1)"].iloc[0] == pytest.approx(p1)
+    assert preds["model"].iloc[0].startswith(f"{model_id} · tiny cnn")
+
+
+def test_ml_page_without_models_names_the_command(
+    legus_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(legus_db_url, monkeypatch, "ml.py")
+    assert "clustercat ml train classifier" in texts(at)
+    assert not at.get("plotly_chart") and not at.error
+
+
+def test_ml_page_shows_an_age_model_and_its_occlusion_curve(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two age-model rows with stored metrics (one with an occlusion curve): the page shows
+    the stored numbers, draws the curve, and names the command for the other."""
+    import json
+
+    from clustercat.schema import MlModel, write_transaction
+    from sqlalchemy import insert
+
+    migrate.upgrade(empty_db_url)
+    part = {"n": 40, "scatter_dex": 0.41, "null_scatter_dex": 0.82, "predictive_power_pct": 75.0}
+    curve = [{"diameter_px": d, "scatter_dex": 0.41 + 0.02 * d, "null_scatter_dex": 0.82}
+             for d in (0, 4, 8)]  # fmt: skip
+    engine = make_engine(empty_db_url)
+    with write_transaction(engine) as conn:
+        ids = [
+            conn.execute(insert(MlModel).values(
+                name=name, task="age_regression", architecture="VianaAgeNet",
+                metrics={"training_set": part, "validation": part, **extra},
+            ).returning(MlModel.id)).scalar_one()
+            for name, extra in (("age a", {"occlusion": curve}), ("age b", {}))
+        ]  # fmt: skip
+    engine.dispose()
+    at = open_page(empty_db_url, monkeypatch, "ml.py")
+    assert not at.error and at.dataframe[0].value["id"].tolist() == ids
+    assert metric(at, "Predictive power (%), training set") == "75.0"
+    assert metric(at, "Scatter (dex), validation set") == "0.410"
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["data"][0]["type"] == "scatter" and "scatter per central mask" in str(spec)
+    assert at.dataframe[-1].value["diameter_px"].tolist() == [0, 4, 8]
+    at.selectbox(key="ml_model").set_value(f"{ids[1]} · age b v1 (age CNN)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"clustercat ml occlusion --model {ids[1]}" in texts(at)
+    assert not at.get("plotly_chart")

@@ -55,6 +55,7 @@ PAGES: dict[str, tuple[str, str, int]] = {
     "mci": ("mci", '[data-testid="stAlert"]', 1),
     # no injection run either: the page names the command that makes one
     "completeness": ("completeness", '[data-testid="stAlert"]', 1),
+    "ml": ("ml", '[data-testid="stAlert"]', 1),
 }
 QUERY = "?gal=NGC+1566"
 WIDTH = 1500

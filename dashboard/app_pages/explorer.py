@@ -215,3 +215,40 @@ def source_image_panel(pk: int) -> None:
 
 if src and str(src).isdigit():
     source_image_panel(int(src))
+
+
+# --- the source's ML predictions (issue 12) ----------------------------------------------------
+
+
+def source_predictions_panel(pk: int) -> None:
+    """Each registered model's class probabilities (or predicted log age) for the source,
+    from ``ml_prediction`` (written by ``clustercat ml predict``)."""
+    from clustercat.dashboard import queries
+
+    preds = queries.ml_predictions(cache.engine(sel.url), pk)
+    if preds.empty:
+        return
+    st.subheader("Model predictions")
+    shown = pd.DataFrame(
+        {
+            "model": [f"{int(i)} · {n} v{v}" for i, n, v in
+                      zip(preds["model_id"], preds["model"], preds["version"], strict=True)],
+            "task": preds["task"],
+            "class": preds["predicted_class"].astype("Int64"),
+            **{f"P(class {c})": preds[f"p_class{c}"] for c in (1, 2, 3, 4)},
+            "value": preds["predicted_value"],
+            "error": preds["predicted_err"],
+        }
+    )  # fmt: skip
+    st.dataframe(
+        shown, hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format="%.3f")
+                       for c in shown.columns if c.startswith("P(") or c in ("value", "error")},
+    )  # fmt: skip
+    st.caption("From `ml_prediction`: class probabilities of classifiers (an ensemble's mean, "
+               "its vote fraction as value), predicted log age (log yr) of age CNNs. The "
+               "Machine learning page shows each model's metrics.")  # fmt: skip
+
+
+if src and str(src).isdigit():
+    source_predictions_panel(int(src))

@@ -397,7 +397,7 @@ def record_processing_run(
         .values(
             module=run["module"], release_id=release_id, config=run.get("config"),
             code_version=run.get("code_version") or code_version(), status="complete",
-            finished_at=dt.datetime.now(dt.UTC),
+            started_at=dt.datetime.now(dt.UTC), finished_at=dt.datetime.now(dt.UTC),
         )
         .returning(ProcessingRun.id)
     ).scalar_one()  # fmt: skip

@@ -831,6 +831,10 @@ def fit_release(
                     status="running",
                     config=run_config,
                     code_version=code_version(),
+                    # the clock (and precision) of catalogue_release.completed_at: the
+                    # immutability triggers tell a later refit from the release's own rows
+                    # by comparing the two (schema/immutability.py PART_OF_RELEASE)
+                    started_at=dt.datetime.now(dt.UTC),
                 )
                 .returning(ProcessingRun.id)
             ).scalar_one()

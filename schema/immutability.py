@@ -56,7 +56,9 @@ SOURCE_RELEASE = "(SELECT s.release_id FROM source s WHERE s.id = OLD.source_id)
 #: Condition for a row with a ``run_id`` to be part of its release: it came with the
 #: catalogue (no run), or from a run that started before the release was completed (e.g.
 #: the image pipeline's run, written in the release's own ingest). Rows of runs started
-#: later (an SED refit) are additions that a later run may replace.
+#: later (an SED refit) are additions that a later run may replace. Writers set both
+#: ``started_at`` and ``completed_at`` from the same clock at microsecond precision (the
+#: database default, CURRENT_TIMESTAMP, has whole seconds on SQLite).
 PART_OF_RELEASE = (
     "(OLD.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM processing_run pr "
     "JOIN catalogue_release rr ON rr.id = pr.release_id WHERE pr.id = OLD.run_id "

@@ -286,6 +286,58 @@ def _science_chain(engine: Engine, folder: Path) -> list[tuple[str, str, float]]
     return summary
 
 
+#: Demo-size settings: the paper-size ones are the commands' defaults and flags.
+DEMO_INJECTIONS = 200
+DEMO_CNN_NAME = "demo-resnet18-ngc628c"
+
+
+def _injection_and_cnn(engine: Engine, folder: Path) -> list[tuple[str, str, float]]:
+    """A small injection run and a small CNN on the demo's images (``inject run``,
+    ``ml train classifier``, ``ml predict``), each idempotent."""
+    from clustercat.processing import cnn_train, ml_db
+    from clustercat.processing.injection_db import run_injection
+
+    summary: list[tuple[str, str, float]] = []
+    started = time.perf_counter()
+    run = run_injection(engine, PIPELINE_FIELD, DEMO_INJECTIONS, grid="c4", seed=0)
+    with engine.connect() as conn:
+        injected, recovered = conn.execute(
+            text("SELECT count(*), sum(CASE WHEN recovered THEN 1 ELSE 0 END) "
+                 "FROM injection_trial WHERE run_id = :r"), {"r": run.run_id},
+        ).one()  # fmt: skip
+    _step(summary, "injection-recovery", started,
+          f"run {run.run_id} ({run.status}): {recovered} of {injected} C-4 clusters recovered "
+          f"in {PIPELINE_FIELD} ({run.n_frame_sets} frame sets)")  # fmt: skip
+
+    started = time.perf_counter()
+    models = ml_db.list_models(engine)
+    known = models[models["name"] == DEMO_CNN_NAME]
+    cache = folder / "cutouts"
+    if known.empty:
+        settings = cnn_train.TrainSettings(epochs=4, width=0.25, small_input=True, threads=1)
+        trained = ml_db.train_classifier_models(
+            engine, LEGUS_RELEASE, "LEGUS human mode", "resnet18", fields=[PIPELINE_FIELD],
+            size_px=16, settings=settings, name=DEMO_CNN_NAME, cache_dir=cache,
+            model_dir=folder / "models",
+        )  # fmt: skip
+        model_id, state = trained.model_id, f"trained on {trained.n_train} LEGUS sources"
+    else:
+        model_id, state = int(known["id"].iloc[-1]), "already registered"
+    try:
+        predicted = ml_db.predict_release(engine, model_id, PIPELINE_RELEASE, cache_dir=cache)
+        where = (f"classified {predicted.n_predicted} sources of {PIPELINE_RELEASE} as method "
+                 f"'{predicted.method_name}'")  # fmt: skip
+    except ml_db.MlConfigError:
+        where = f"its classes of {PIPELINE_RELEASE} are already stored"
+    _step(
+        summary,
+        "CNN classifier",
+        started,
+        f"model {model_id} (ResNet18, 16 px stamps, demo size) {state}; {where}",
+    )
+    return summary
+
+
 def _print_summary(summary: list[tuple[str, str, float]]) -> None:
     table = Table("step", "result", "s", title="what the demo ran")
     for name, result, seconds in summary:
@@ -319,6 +371,8 @@ def run_demo(url: str | None = None) -> dict[str, int]:
         folder = _images_folder(url).parent
         folder.mkdir(parents=True, exist_ok=True)
         summary = _science_chain(engine, folder)
+        if counts.get("pipeline_sources"):
+            summary += _injection_and_cnn(engine, folder)
         _print_summary(summary)
         counts["chain_steps"] = len(summary)
     engine.dispose()

@@ -394,23 +394,7 @@ def field_context(
         psfs = {b: pipeline.band_psf(images[b].filter_name, images[b].instrument)
                 for b in settings.bands}  # fmt: skip
     sky = estimate_background(ref.data, box_px=settings.background_box_px)
-    if settings.apcor_method == "ci-dependent":
-        models = [pipeline.band_model_apertures(images[b].filter_name, images[b].instrument, b,
-                                                settings) for b in settings.bands]  # fmt: skip
-        apcors: dict[str, Any] = pipeline.ci_aperture_corrections(
-            pd.concat(models, ignore_index=True), settings.detection_band, settings
-        )
-    elif settings.apcor_method == "growth-curve":
-        models = [pipeline.band_growth_models(images[b].filter_name, images[b].instrument, b,
-                                              settings) for b in settings.bands]  # fmt: skip
-        apcors = pipeline.growth_curve_corrections(pd.concat(models, ignore_index=True), settings)
-    elif settings.apcor_method in ("fiducial-cluster-psf-sky", "fiducial-cluster-psf"):
-        apcors = {b: pipeline.band_aperture_correction(images[b].filter_name,
-                                                       images[b].instrument, b, settings)
-                  for b in settings.bands}  # fmt: skip
-    else:  # a method run_field knows and this context does not yet: refuse, never guess
-        raise InjectionInputError(f"aperture-correction method {settings.apcor_method!r} is not "
-                                  "supported by the injection context yet")  # fmt: skip
+    apcors = pipeline.field_aperture_corrections(images, settings)
     constants = pipeline.field_constants(ref.data, ref.filter_name, ref.instrument,
                                          ref.exptime_s, ref.zeropoint_vega, settings)  # fmt: skip
     return FieldContext(

@@ -597,6 +597,39 @@ def _check_images(images: Mapping[str, HSTImage], settings: PipelineSettings) ->
             )
 
 
+def band_aperture_task(settings: PipelineSettings) -> Callable[..., Any]:
+    """The per-band step of ``settings.apcor_method`` (called with filter, instrument, band,
+    settings): model apertures for the CI-dependent and growth-curve methods, the band's
+    correction itself for the fiducial-cluster methods. :func:`combine_aperture_corrections`
+    turns the per-band results into corrections."""
+    return {"ci-dependent": band_model_apertures,
+            "growth-curve": band_growth_models}.get(settings.apcor_method,
+                                                    band_aperture_correction)  # fmt: skip
+
+
+def combine_aperture_corrections(per_band: Mapping[str, Any], settings: PipelineSettings) -> Any:
+    """Corrections from the per-band results of :func:`band_aperture_task`."""
+    if settings.apcor_method == "ci-dependent":
+        return ci_aperture_corrections(
+            pd.concat(list(per_band.values()), ignore_index=True), settings.detection_band,
+            settings,
+        )  # fmt: skip
+    if settings.apcor_method == "growth-curve":
+        return growth_curve_corrections(
+            pd.concat(list(per_band.values()), ignore_index=True), settings
+        )
+    return dict(per_band)
+
+
+def field_aperture_corrections(images: Mapping[str, HSTImage], settings: PipelineSettings) -> Any:
+    """The 4 px -> total corrections of a field's bands, in this process (what
+    :func:`run_field` computes with its executor; the injection context calls this)."""
+    task = band_aperture_task(settings)
+    per_band = {b: task(images[b].filter_name, images[b].instrument, b, settings)
+                for b in settings.bands}  # fmt: skip
+    return combine_aperture_corrections(per_band, settings)
+
+
 def run_field(
     images: Mapping[str, HSTImage],
     settings: PipelineSettings = PipelineSettings(),
@@ -648,9 +681,7 @@ def run_field(
                     (photometry_tile, (data[band], t, xs, ys, images[band].exptime_s, settings))
                 )
                 keys.append((band, idx))  # fmt: skip
-    apcor_task = {"ci-dependent": band_model_apertures,
-                  "growth-curve": band_growth_models}.get(settings.apcor_method,
-                                                          band_aperture_correction)  # fmt: skip
+    apcor_task = band_aperture_task(settings)
     other_calls = [
         (apcor_task, (images[b].filter_name, images[b].instrument, b, settings))
         for b in settings.bands
@@ -660,15 +691,9 @@ def run_field(
                                           settings)))  # fmt: skip
     results = ex.run("photometry, aperture corrections, constants", phot_calls + other_calls)
     tables = _assemble_photometry(len(sources), keys, results[: len(phot_calls)], settings)
-    apcors = dict(zip(settings.bands, results[len(phot_calls) : -1], strict=True))
-    if settings.apcor_method == "ci-dependent":
-        apcors = ci_aperture_corrections(
-            pd.concat(list(apcors.values()), ignore_index=True), settings.detection_band, settings
-        )
-    elif settings.apcor_method == "growth-curve":
-        apcors = growth_curve_corrections(
-            pd.concat(list(apcors.values()), ignore_index=True), settings
-        )
+    apcors = combine_aperture_corrections(
+        dict(zip(settings.bands, results[len(phot_calls) : -1], strict=True)), settings
+    )
     constants = results[-1]
     timings["photometry"] = time.perf_counter() - started
 

@@ -66,6 +66,16 @@ PART_OF_RELEASE = (
 )
 
 
+def _create_pg_trigger(bind: Connection, name: str, table: str) -> None:
+    """The row trigger ``name`` running the function ``name()`` before UPDATE or DELETE."""
+    bind.execute(
+        text(
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class ProtectedTable:
     """A table whose rows are frozen while the release they belong to is complete.
@@ -159,12 +169,7 @@ BEGIN
 END
 $$""")
         )
-        bind.execute(
-            text(
-                f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON catalogue_release "
-                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
-            )
-        )
+        _create_pg_trigger(bind, name, "catalogue_release")
         return
     columns = [
         c["name"]
@@ -230,12 +235,7 @@ BEGIN
 END
 $$""")
         )
-        bind.execute(
-            text(
-                f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {spec.table} "
-                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
-            )
-        )
+        _create_pg_trigger(bind, name, spec.table)
         return
     frozen = " OR ".join(_frozen_sqlite(e) for e in spec.release_ids)
     sqlite_condition = spec.only_if or "1"

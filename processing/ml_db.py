@@ -629,6 +629,19 @@ class PredictionSummary:
     class_counts: dict[int, int] = field(default_factory=dict)
 
 
+def _n_predicted(conn: Connection, model_id: int, release_id: int) -> int:
+    """Predictions of ``model_id`` already stored for the sources of ``release_id``."""
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM ml_prediction p JOIN source s ON s.id = p.source_id "
+                "WHERE p.model_id = :m AND s.release_id = :r"
+            ),
+            {"m": model_id, "r": release_id},
+        ).scalar_one()
+    )
+
+
 def predict_release(
     engine: Engine,
     model_id: int,
@@ -655,6 +668,10 @@ def predict_release(
     if stamps.size_px != model.size_px:
         raise MlConfigError(f"cutouts are {stamps.size_px} px, model {model_id} takes "
                             f"{model.size_px} px")  # fmt: skip
+    with cio.connect(engine) as conn:  # refuse before predicting
+        done = _n_predicted(conn, model.id, rel.id)
+    if done:
+        raise MlConfigError(f"model {model.id} already predicted {done} sources of {rel.label}")
     inside = stamps.coverage >= MIN_COVERAGE
     settings = model.members[0].settings
     x = normalise(stamps.pixels[inside], settings.normalisation)
@@ -689,13 +706,7 @@ def predict_release(
               "n_edge_padded": summary.n_edge, "cutout_px": model.size_px,
               "normalisation": settings.normalisation}  # fmt: skip
     with write_transaction(engine) as conn:
-        done = conn.execute(
-            text(
-                "SELECT count(*) FROM ml_prediction p JOIN source s ON s.id = p.source_id "
-                "WHERE p.model_id = :m AND s.release_id = :r"
-            ),  # fmt: skip
-            {"m": model.id, "r": rel.id},
-        ).scalar_one()
+        done = _n_predicted(conn, model.id, rel.id)  # again: another process may have won
         if done:
             raise MlConfigError(f"model {model.id} already predicted {done} sources of "
                                 f"{rel.label}")  # fmt: skip

@@ -49,6 +49,7 @@ from clustercat.schema import (
     Survey,
     write_transaction,
 )
+from clustercat.schema.catalogue_entry import write_catalogue_entries
 from rich.progress import Progress
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -565,6 +566,7 @@ def _write(
         result.status = "fields added" if plan.add else "already ingested"
         if plan.add:
             _write_rows(conn, request, plan.newest.id, plan.add, progress, result)
+            result.rows["catalogue_entry"] = write_catalogue_entries(conn, plan.newest.id)
         return
     previous = complete_releases(conn, request.name)
     if previous and not (request.new_version or request.extend):
@@ -601,6 +603,7 @@ def _write(
     sed_method_ids = _write_rows(conn, request, release_id, read, progress, result)
     if plan is not None and plan.carry_field_ids:
         result.carried = carry_forward(conn, plan.newest.id, release_id, plan.carry_field_ids)
+    result.rows["catalogue_entry"] = write_catalogue_entries(conn, release_id)
     result.superseded = mark_superseded(conn, request.name, release_id)
     conn.execute(
         update(CatalogueRelease)
@@ -717,7 +720,7 @@ def _record_failure(engine: Engine, request: ReleaseRequest, identity: str, erro
 #: Tables whose planner statistics an ingest changes.
 LOADED_TABLES = ("catalogue_release", "release_file", "source", "photometry", "morphology",
                  "classification", "sed_fit", "galaxy", "galaxy_alias", "field",
-                 "source_selection", "processing_run")  # fmt: skip
+                 "source_selection", "processing_run", "catalogue_entry")  # fmt: skip
 
 
 def refresh_statistics(engine: Engine) -> None:

@@ -7,6 +7,7 @@ One module per concept; import everything from here::
 
 from . import migrate
 from .base import Base
+from .catalogue_entry import CatalogueEntry
 from .classification import Classification, ClassificationMethod
 from .crossmatch import CrossmatchPair, CrossmatchRun
 from .engine import is_postgresql, make_engine, session_scope, write_transaction
@@ -22,6 +23,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "CatalogueEntry",
     "CatalogueRelease",
     "Classification",
     "ClassificationMethod",

@@ -92,11 +92,9 @@ _FIELDS_SQL = (
     "SELECT f.id, f.name, g.name FROM field f JOIN galaxy g ON g.id = f.galaxy_id "
     "WHERE f.id {member}"
 )
-_MAG_V_SQL = (
-    "SELECT p.source_id, p.mag_vega FROM photometry p JOIN filter f ON f.id = p.filter_id "
-    "WHERE p.kind = 'total' AND f.band = 'V' AND p.source_id {member} "
-    "ORDER BY p.source_id, p.filter_id"
-)
+#: The V magnitude of ``cluster_catalogue`` (one per source, by the one band rule of
+#: :mod:`clustercat.schema.catalogue_entry`).
+_MAG_V_SQL = "SELECT source_id, mag_v FROM catalogue_entry WHERE source_id {member}"
 
 
 def _member_query(template: str, dialect: str) -> TextClause:
@@ -355,7 +353,7 @@ def _cone_search(
     mags: dict[int, float] = {}
     for source_pk, mag in _in_chunks(conn, _MAG_V_SQL, [int(k) for k in pk[order]]):
         if mag is not None:
-            mags.setdefault(int(source_pk), float(mag))  # lowest filter id first
+            mags[int(source_pk)] = float(mag)
     out = {
         "release": [releases[int(k)] for k in rel[order]],
         "galaxy": [fields[int(k)][1] for k in fld[order]],

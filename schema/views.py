@@ -789,10 +789,183 @@ VIEW_COMMENTS_V3["release_summary"][1]["release_status"] = (
     "complete: the newest complete version of the release name (text)"
 )
 
+# --- version 4: cluster_catalogue reads catalogue_entry (0010) ------------------------------
+#
+# A complete release never changes, so its catalogue rows (one magnitude per band by the one
+# band rule, CI and MCI) are written once when it completes, into ``catalogue_entry``
+# (:mod:`clustercat.schema.catalogue_entry`). ``cluster_catalogue`` reads that table instead
+# of joining five of ~40 photometry rows per source; only the default SED fit stays a live
+# join (a complete release may get a new default SED method). The cross-match pairs and the
+# wide photometry view take the V magnitude / V filter from the same table, so every view
+# agrees on which filter is a source's V. ``cluster_catalogue`` gains ``filter_nuv``,
+# ``filter_u`` and ``filter_i`` (columns are only ever added).
+
+CLUSTER_CATALOGUE_V4 = f"""
+SELECT
+    r.name AS release,
+    sv.name AS survey,
+    g.name AS galaxy,
+    f.name AS field,
+    e.id_in_release AS source_id,
+    e.ra AS ra,
+    e.dec AS dec,
+    e.mag_nuv AS mag_nuv,
+    e.mag_nuv_err AS mag_nuv_err,
+    e.mag_u AS mag_u,
+    e.mag_u_err AS mag_u_err,
+    e.mag_b AS mag_b,
+    e.mag_b_err AS mag_b_err,
+    e.mag_v AS mag_v,
+    e.mag_v_err AS mag_v_err,
+    e.mag_i AS mag_i,
+    e.mag_i_err AS mag_i_err,
+    e.ci AS ci,
+    e.mci_in AS mci_in,
+    e.mci_out AS mci_out,
+    sf.log_age AS log_age,
+    sf.log_mass AS log_mass,
+    sf.ebv AS ebv,
+    r.id AS release_id,
+    r.version AS release_version,
+    e.source_id AS source_pk,
+    e.x AS x,
+    e.y AS y,
+    g.distance_mpc AS distance_mpc,
+    fb.name AS filter_b,
+    fv.name AS filter_v,
+    fnuv.name AS filter_nuv,
+    fu.name AS filter_u,
+    fi.name AS filter_i
+FROM catalogue_entry e
+JOIN catalogue_release r ON r.id = e.release_id
+JOIN survey sv ON sv.id = r.survey_id
+JOIN field f ON f.id = e.field_id
+JOIN galaxy g ON g.id = f.galaxy_id
+LEFT JOIN filter fnuv ON fnuv.id = e.filter_nuv_id
+LEFT JOIN filter fu ON fu.id = e.filter_u_id
+LEFT JOIN filter fb ON fb.id = e.filter_b_id
+LEFT JOIN filter fv ON fv.id = e.filter_v_id
+LEFT JOIN filter fi ON fi.id = e.filter_i_id
+LEFT JOIN sed_fit sf ON sf.source_id = e.source_id AND sf.method_id = r.default_sed_method_id
+WHERE r.status IN {VISIBLE_RELEASE_STATUSES}
+"""
+
+
+def _crossmatch_side_v4(side: str) -> str:
+    """:func:`_crossmatch_side` with the V magnitude from ``catalogue_entry``."""
+    return _crossmatch_side(side).replace(
+        f"""LEFT JOIN photometry v{side} ON v{side}.source_id = s{side}.id """
+        f"""AND v{side}.kind = 'total'
+    AND v{side}.filter_id IN (SELECT id FROM filter WHERE band = 'V')""",
+        f"LEFT JOIN catalogue_entry v{side} ON v{side}.source_id = s{side}.id",
+    )
+
+
+CROSSMATCH_PAIRS_V4 = CROSSMATCH_PAIRS_V1
+for _side in ("a", "b"):
+    CROSSMATCH_PAIRS_V4 = CROSSMATCH_PAIRS_V4.replace(
+        _crossmatch_side(_side), _crossmatch_side_v4(_side)
+    ).replace(f"v{_side}.mag_vega AS mag_v_{_side}", f"v{_side}.mag_v AS mag_v_{_side}")
+del _side
+
+SOURCE_PHOTOMETRY_WIDE_V4 = SOURCE_PHOTOMETRY_WIDE_V1.replace(
+    "JOIN galaxy g ON g.id = f.galaxy_id\n",
+    "JOIN galaxy g ON g.id = f.galaxy_id\nLEFT JOIN catalogue_entry e ON e.source_id = s.id\n",
+    1,
+)
+for _radius in WIDE_V_APERTURES_PX_V1:
+    SOURCE_PHOTOMETRY_WIDE_V4 = SOURCE_PHOTOMETRY_WIDE_V4.replace(
+        f"AND v_r{_radius}.filter_id IN (SELECT id FROM filter WHERE band = 'V')",
+        f"AND v_r{_radius}.filter_id = e.filter_v_id",
+    )
+del _radius
+for _body, _old in (
+    (CROSSMATCH_PAIRS_V4, "band = 'V'"),
+    (SOURCE_PHOTOMETRY_WIDE_V4, "band = 'V'"),
+):
+    if _old in _body:  # the replacements above must have caught every V join
+        raise ValueError("a version-4 view still joins V by band")
+del _body, _old
+
+#: The top-level FROM of ``cluster_catalogue`` version 4.
+_CATALOGUE_FROM_V4 = "\nFROM catalogue_entry e\n"
+
+#: The view bodies revision 0010 replaces, before the newest/_all split.
+_BODIES_V4_CHANGED: dict[str, str] = {
+    "cluster_catalogue": CLUSTER_CATALOGUE_V4,
+    "crossmatch_pairs": CROSSMATCH_PAIRS_V4,
+    "source_photometry_wide": SOURCE_PHOTOMETRY_WIDE_V4,
+}
+
+
+def _all_body_v4(name: str, body: str) -> str:
+    if name != "cluster_catalogue":
+        return _with_columns(name, body)
+    marker = _CATALOGUE_FROM_V4
+    expr, _ = _RELEASE_STATUS_COLUMN
+    return body.replace(marker, f",\n    {expr} AS release_status" + marker, 1)
+
+
+#: view name -> body of the views revision 0010 re-creates (plain and ``_all``).
+VIEWS_V4_CHANGED: dict[str, str] = {
+    **{name: _newest_only(body) for name, body in _BODIES_V4_CHANGED.items()},
+    **{f"{name}_all": _all_body_v4(name, body) for name, body in _BODIES_V4_CHANGED.items()},
+}
+
+#: view name -> body of every collaborator view at version 4.
+VIEWS_V4: dict[str, str] = {**VIEWS_V3, **VIEWS_V4_CHANGED}
+
+_BAND_RULE = "; the band's preferred filter when a field has two (filter_{low})"
+_FILTER_COLUMNS_V4 = {
+    "filter_nuv": "filter measured as NUV, e.g. F275W (text)",
+    "filter_u": "filter measured as U, e.g. F336W (text)",
+    "filter_i": "filter measured as I, e.g. F814W (text)",
+}
+
+
+def _catalogue_columns_v4(columns: dict[str, str]) -> dict[str, str]:
+    out = dict(columns)
+    for low in ("nuv", "u", "b", "v", "i"):
+        out[f"mag_{low}"] = out[f"mag_{low}"].replace(
+            " (mag)", _BAND_RULE.format(low=low) + " (mag)"
+        )
+    out["filter_b"] = "filter measured as B: F435W preferred to F438W (text)"
+    out["filter_v"] = "filter measured as V: F555W preferred to F606W (text)"
+    extra = dict(_FILTER_COLUMNS_V4)
+    if "release_status" in out:  # keep release_status last in the _all view
+        status = out.pop("release_status")
+        return {**out, **extra, "release_status": status}
+    return {**out, **extra}
+
+
+#: view name -> (comment, {column: comment}) of the version-4 views, columns in view order.
+VIEW_COMMENTS_V4: dict[str, tuple[str, dict[str, str]]] = {
+    **VIEW_COMMENTS_V3,
+    **{
+        name: (VIEW_COMMENTS_V3[name][0], _catalogue_columns_v4(VIEW_COMMENTS_V3[name][1]))
+        for name in ("cluster_catalogue", "cluster_catalogue_all")
+    },
+}
+for _name in ("crossmatch_pairs", "crossmatch_pairs_all"):
+    _comment, _columns = VIEW_COMMENTS_V4[_name]
+    VIEW_COMMENTS_V4[_name] = (
+        _comment,
+        {
+            **_columns,
+            **{
+                f"mag_v_{side}": f"total V Vega magnitude of the side-{side.upper()} source, "
+                "as in cluster_catalogue (mag)"
+                for side in ("a", "b")
+            },
+        },
+    )
+del _name, _comment, _columns
+
+
 #: Every collaborator view at head and its documentation, columns in view order (for the
 #: data dictionary and exports). Update this mapping together with each new views revision;
 #: views defined with their tables' module are documented there (0009: injection).
 CURRENT_VIEW_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
-    **VIEW_COMMENTS_V3,
+    **VIEW_COMMENTS_V4,
     "injection_completeness": INJECTION_COMPLETENESS_COMMENTS,
 }

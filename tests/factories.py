@@ -18,6 +18,7 @@ from clustercat.schema import (
     Source,
     Survey,
 )
+from clustercat.schema.catalogue_entry import write_catalogue_entries
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -110,6 +111,8 @@ def make_release(
             Classification(source_id=src.id, method_id=human.id, cluster_class=k % 4 + 1, score=1.5)
         )
     session.flush()
+    if status in ("complete", "superseded"):  # as the loader does when a release completes
+        write_catalogue_entries(session.connection(), release.id)
     return release
 
 

@@ -19,6 +19,7 @@ from clustercat.__main__ import main
 from clustercat.ingest.loader import ReleaseRequest, ingest_release
 from clustercat.ingest.registry import reader_info
 from clustercat.schema import make_engine, metadata, migrate, session_scope
+from clustercat.schema.catalogue_entry import write_catalogue_entries
 from clustercat.schema.immutability import (
     IMMUTABLE_SQLSTATE,
     PROTECTED_TABLES,
@@ -103,6 +104,7 @@ def test_allowed_changes_of_a_complete_release(
         text("UPDATE catalogue_release SET status = 'complete', completed_at = :t WHERE id = :r"),
         {"t": dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "r": rid},
     )
+    write_catalogue_entries(connection, rid)  # as the loader does when it completes a release
     # the default SED method may change
     other = _count(connection, "SELECT id FROM sed_method WHERE name = 'allowed other SED'")
     connection.execute(

@@ -13,6 +13,12 @@ References:
 * W21 §6.3.2, footnote 3, Fig. 21: confusion matrix with neither method as ground truth. For the
   cell where A says i and B says j: C_ij = 1/2 (N_ij / N_A(i) + N_ij / N_B(j)), i.e. the A-as-truth
   matrix averaged with the B-as-truth matrix reflected across the diagonal; the diagonal is f_k.
+* Binomial confidence intervals (``astropy.stats.binom_conf_interval``; Wilson score interval at
+  68.27 % by default, i.e. 1 sigma, as T22 §6.2 / Fig. 13 quote 1 sigma errors on fractions).
+  A fraction k/n gets the interval of k successes in n trials. The agreement f_k is the mean of
+  two fractions with the same numerator, N_both/N_A and N_both/N_B; its interval is the mean of
+  their two intervals (the two errors are fully correlated through N_both). When N_A = N_B it
+  is exactly the binomial interval of N_both/N_A.
 * Thilker et al. 2022 (T22), §6.3: uncertainty of the ML Class 1+2 count. Lower limit: the
   "mode consensus" tally; upper limit: max(VGG, ResNet) tally; representative count: the mean of
   the three tallies; uncertainty: the half-range as a fraction of that mean.
@@ -26,12 +32,16 @@ from typing import Literal
 import astropy.units as u
 import numpy as np
 import pandas as pd
+from astropy.stats import binom_conf_interval
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 __all__ = [
     "AGREEMENT_CLASS_SETS",
+    "DEFAULT_CONFIDENCE_LEVEL",
+    "DEFAULT_INTERVAL",
     "agreement_fraction",
+    "binomial_interval",
     "binned_agreement",
     "confusion_matrix",
     "covariate_bins",
@@ -50,6 +60,43 @@ AGREEMENT_CLASS_SETS: dict[str, tuple[int, ...]] = {
     "1+2": (1, 2),
 }
 
+#: Binomial interval of :func:`binomial_interval` by default (astropy's name).
+DEFAULT_INTERVAL = "wilson"
+#: Confidence level of the binomial intervals by default: 1 sigma (68.27 %).
+DEFAULT_CONFIDENCE_LEVEL = 0.682689492137
+
+BinomialInterval = Literal["wilson", "jeffreys", "flat", "wald"]
+
+
+def binomial_interval(
+    k: ArrayLike,
+    n: ArrayLike,
+    interval: BinomialInterval = DEFAULT_INTERVAL,
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Lower and upper bounds of the binomial fraction k/n (``astropy.stats.binom_conf_interval``).
+
+    ``k`` successes in ``n`` trials (integers, broadcast together); ``interval`` is astropy's
+    ``"wilson"`` (default), ``"jeffreys"``, ``"flat"`` or ``"wald"``; ``confidence_level``
+    defaults to 1 sigma (T22 §6.2 quotes 1 sigma errors on fractions). Where ``n`` is 0 (or
+    NaN) the bounds are NaN. Returns ``(lo, hi)`` arrays of the broadcast shape.
+    """
+    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
+    lo = np.full(k_arr.shape, np.nan)
+    hi = np.full(k_arr.shape, np.nan)
+    ok = np.isfinite(k_arr) & np.isfinite(n_arr) & (n_arr > 0)
+    if np.any((k_arr[ok] < 0) | (k_arr[ok] > n_arr[ok])):
+        raise ValueError("need 0 <= k <= n")
+    if np.any(ok):
+        bounds = binom_conf_interval(
+            np.rint(k_arr[ok]).astype(np.int64),
+            np.rint(n_arr[ok]).astype(np.int64),
+            confidence_level=confidence_level,
+            interval=interval,
+        )
+        lo[ok], hi[ok] = bounds[0], bounds[1]
+    return lo, hi
+
 
 def _paired_classes(
     class_a: ArrayLike, class_b: ArrayLike
@@ -65,13 +112,19 @@ def agreement_fraction(
     class_a: ArrayLike,
     class_b: ArrayLike,
     class_sets: Mapping[str, Sequence[int]] = AGREEMENT_CLASS_SETS,
+    *,
+    interval: BinomialInterval = DEFAULT_INTERVAL,
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
 ) -> pd.DataFrame:
     """Agreement fraction per class set between two methods (W21 §4, Table 1).
 
     ``class_a[i]`` and ``class_b[i]`` are the classes the two methods give the i-th matched pair.
     Pairs where either class is NaN (unclassified) are dropped. Returns one row per class set with
     ``n_a`` = N_A(k), ``n_b`` = N_B(k), ``n_both``, ``frac_a`` = N_both/N_A, ``frac_b`` = N_both/N_B
-    and ``agreement`` = (frac_a + frac_b) / 2 (NaN when a denominator is zero).
+    and ``agreement`` = (frac_a + frac_b) / 2 (NaN when a denominator is zero), then the binomial
+    intervals (:func:`binomial_interval`, ``interval`` at ``confidence_level``):
+    ``frac_a_lo/hi``, ``frac_b_lo/hi`` and ``agreement_lo/hi`` (the mean of the two, see the
+    module docstring), and ``n`` = the number of classified pairs compared (all class sets).
     """
     a, b = _paired_classes(class_a, class_b)
     keep = np.isfinite(a) & np.isfinite(b)
@@ -84,11 +137,20 @@ def agreement_fraction(
         frac_a = n_both / n_a if n_a else np.nan
         frac_b = n_both / n_b if n_b else np.nan
         rows[label] = (n_a, n_b, n_both, frac_a, frac_b, 0.5 * (frac_a + frac_b))
-    return pd.DataFrame.from_dict(
+    table = pd.DataFrame.from_dict(
         rows,
         orient="index",
         columns=["n_a", "n_b", "n_both", "frac_a", "frac_b", "agreement"],
     ).rename_axis("class_set")
+    both = table["n_both"].to_numpy()
+    lo_a, hi_a = binomial_interval(both, table["n_a"].to_numpy(), interval, confidence_level)
+    lo_b, hi_b = binomial_interval(both, table["n_b"].to_numpy(), interval, confidence_level)
+    table["frac_a_lo"], table["frac_a_hi"] = lo_a, hi_a
+    table["frac_b_lo"], table["frac_b_hi"] = lo_b, hi_b
+    table["agreement_lo"] = 0.5 * (lo_a + lo_b)
+    table["agreement_hi"] = 0.5 * (hi_a + hi_b)
+    table["n"] = int(a.size)
+    return table
 
 
 def confusion_matrix(
@@ -157,6 +219,9 @@ def binned_agreement(
     covariate: ArrayLike,
     bins: int | ArrayLike = 4,
     class_sets: Mapping[str, Sequence[int]] = AGREEMENT_CLASS_SETS,
+    *,
+    interval: BinomialInterval = DEFAULT_INTERVAL,
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
 ) -> pd.DataFrame:
     """Agreement fraction per class set in bins of a covariate (W21 §4.2-4.4, Figs. 6-8).
 
@@ -165,7 +230,7 @@ def binned_agreement(
     annulus). Bins as in :func:`covariate_bins`; equal-number bins are computed over all pairs
     (all classes), as in W21. Returns a long frame: ``bin`` (1-based, as in W21 Figs. 7-8),
     ``lo``, ``hi``, ``median`` (covariate median in the bin), ``class_set`` and the columns of
-    :func:`agreement_fraction`.
+    :func:`agreement_fraction` (binomial intervals included; ``n`` counts the bin's pairs).
     """
     a, b = _paired_classes(class_a, class_b)
     cov = np.asarray(covariate, dtype=float)
@@ -173,7 +238,9 @@ def binned_agreement(
     frames = []
     for k in range(len(edges) - 1):  # loop over a handful of bins
         sel = index == k
-        table = agreement_fraction(a[sel], b[sel], class_sets).reset_index()
+        table = agreement_fraction(
+            a[sel], b[sel], class_sets, interval=interval, confidence_level=confidence_level
+        ).reset_index()
         table.insert(0, "median", np.median(cov[sel]) if sel.any() else np.nan)
         table.insert(0, "hi", edges[k + 1])
         table.insert(0, "lo", edges[k])

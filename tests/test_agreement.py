@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from clustercat.processing.agreement import (
+    DEFAULT_CONFIDENCE_LEVEL,
     agreement_fraction,
     binned_agreement,
+    binomial_interval,
     confusion_matrix,
     covariate_bins,
     mean_with_uncertainty,
@@ -20,6 +22,7 @@ from clustercat.processing.agreement import (
 )
 from conftest import shared_path
 from scipy.spatial.distance import cdist
+from scipy.stats import norm
 
 # A small hand-made example: 8 matched pairs plus one pair that B classified and A did not.
 HAND_A = [1, 1, 1, 2, 2, 3, 4, 4, np.nan]
@@ -189,3 +192,105 @@ def test_mean_with_uncertainty_w21_table1():
     assert (round(mean, 2), round(std, 2)) == (0.80, 0.02)
     with pytest.raises(ValueError):
         mean_with_uncertainty([1.0, 2.0], "var")  # type: ignore[arg-type]
+
+
+# --- binomial intervals on the fractions ------------------------------------------------------
+
+
+def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
+    """The Wilson score interval written out (Wilson 1927)."""
+    p = k / n
+    centre = (k + z**2 / 2) / (n + z**2)
+    half = z * np.sqrt(n) / (n + z**2) * np.sqrt(p * (1 - p) + z**2 / (4 * n))
+    return centre - half, centre + half
+
+
+def test_binomial_interval_wilson_known_values():
+    # 8/10 at 95 %: the textbook Wilson interval (0.490, 0.943)
+    lo, hi = binomial_interval(8, 10, confidence_level=0.95)
+    assert (round(float(lo), 3), round(float(hi), 3)) == (0.490, 0.943)
+    # 8/10 at the default 1 sigma (68.27 %, z = 1): 0.649078 - 0.896377
+    assert norm.ppf(0.5 + DEFAULT_CONFIDENCE_LEVEL / 2) == pytest.approx(1.0, abs=1e-9)
+    lo, hi = binomial_interval(8, 10)
+    np.testing.assert_allclose([lo, hi], _wilson(8, 10, 1.0), rtol=1e-9)
+    np.testing.assert_allclose([lo, hi], [0.649078, 0.896377], atol=1e-6)
+    # astropy's documented example: 4/5 at 1 sigma
+    np.testing.assert_allclose(binomial_interval(4, 5), [0.57921724, 0.92078259], atol=1e-6)
+    # vectorised, 0/n and n/n stay inside [0, 1], n = 0 gives NaN
+    lo, hi = binomial_interval([0, 10, 0], [10, 10, 0])
+    assert lo[0] == 0.0 and hi[1] == 1.0 and 0 < hi[0] < 0.2 and 0.8 < lo[1] < 1
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+    # Jeffreys: the Beta(k + 1/2, n - k + 1/2) quantiles
+    from scipy.stats import beta
+
+    lo, hi = binomial_interval(8, 10, interval="jeffreys", confidence_level=0.9)
+    np.testing.assert_allclose([lo, hi], beta.ppf([0.05, 0.95], 8.5, 2.5), rtol=1e-9)
+    with pytest.raises(ValueError):
+        binomial_interval(11, 10)
+
+
+def test_agreement_fraction_binomial_columns():
+    table = agreement_fraction(HAND_A, HAND_B)
+    # existing columns first, unchanged; intervals and the pair count appended
+    assert list(table.columns[:6]) == ["n_a", "n_b", "n_both", "frac_a", "frac_b", "agreement"]
+    for col in ("frac_a_lo", "frac_a_hi", "frac_b_lo", "frac_b_hi", "agreement_lo", "agreement_hi"):
+        assert col in table.columns
+    assert (table["n"] == 8).all()  # 8 classified pairs (the NaN pair dropped)
+    # "1+2": N_A = N_B = 5, N_both = 4 -> exactly the Wilson interval of 4/5
+    row = table.loc["1+2"]
+    np.testing.assert_allclose(
+        [row["agreement_lo"], row["agreement_hi"]], [0.57921724, 0.92078259], atol=1e-6
+    )
+    # "3": N_A = 1, N_B = 2, N_both = 1 -> mean of the intervals of 1/1 and 1/2
+    row = table.loc["3"]
+    a, b = _wilson(1, 1, 1.0), _wilson(1, 2, 1.0)
+    np.testing.assert_allclose([row["frac_a_lo"], row["frac_a_hi"]], [a[0], 1.0], atol=1e-12)
+    np.testing.assert_allclose([row["frac_b_lo"], row["frac_b_hi"]], b, atol=1e-12)
+    np.testing.assert_allclose(
+        [row["agreement_lo"], row["agreement_hi"]], [(a[0] + b[0]) / 2, (1 + b[1]) / 2]
+    )
+    assert row["agreement_lo"] <= row["agreement"] <= row["agreement_hi"]
+    # an empty class: no interval
+    empty = agreement_fraction([1, 1, 2], [1, 2, 2])
+    assert np.isnan(empty.loc["3", "agreement_lo"]) and np.isnan(empty.loc["3", "agreement_hi"])
+    # a wider confidence level widens every interval
+    wide = agreement_fraction(HAND_A, HAND_B, confidence_level=0.95)
+    assert (
+        wide["agreement_hi"] - wide["agreement_lo"] > table["agreement_hi"] - table["agreement_lo"]
+    ).all()
+
+
+def test_ngc1566_agreement_errors():
+    """NGC 1566 LEGUS vs StarcNet, class 1+2: f = 0.834 from 386 of 472 and 386 of 454."""
+    a, b = _pairs_from_matrix(NGC1566_LEGUS_VS_STARCNET)
+    row = agreement_fraction(a, b).loc["1+2"]
+    lo_a, hi_a = _wilson(386, 472, 1.0)
+    lo_b, hi_b = _wilson(386, 454, 1.0)
+    assert row["agreement_lo"] == pytest.approx((lo_a + lo_b) / 2, rel=1e-12)
+    assert row["agreement_hi"] == pytest.approx((hi_a + hi_b) / 2, rel=1e-12)
+    # about +/- 0.017 at 1 sigma, the binomial sqrt(f (1 - f) / n) for n ~ 460
+    assert row["agreement_hi"] - row["agreement_lo"] == pytest.approx(0.0345, abs=0.001)
+
+
+def test_binned_agreement_has_errors():
+    covariate = np.arange(40.0)
+    a = np.repeat([1, 2, 3, 4], 10)
+    b = np.concatenate([np.full(10, 1), np.repeat([2, 1], 5), np.full(10, 4), np.full(10, 4)])
+    table = binned_agreement(a, b, covariate, bins=4).set_index(["bin", "class_set"])
+    assert (table["n"] == 10).all()  # pairs per bin
+    # bin 1, class 1: 10/10 on both sides -> the Wilson interval of 10/10
+    np.testing.assert_allclose(
+        table.loc[(1, "1"), ["agreement_lo", "agreement_hi"]], _wilson(10, 10, 1.0), atol=1e-12
+    )
+    # bin 2, class 2: N_A = 10, N_B = 5, N_both = 5
+    lo_a, hi_a = _wilson(5, 10, 1.0)
+    lo_b, _ = _wilson(5, 5, 1.0)
+    np.testing.assert_allclose(
+        table.loc[(2, "2"), ["agreement_lo", "agreement_hi"]],
+        [(lo_a + lo_b) / 2, (hi_a + 1.0) / 2],
+        atol=1e-12,
+    )
+    jeff = binned_agreement(a, b, covariate, bins=4, interval="jeffreys")
+    assert not np.allclose(
+        jeff["agreement_lo"].fillna(0), table["agreement_lo"].fillna(0).to_numpy()
+    )

@@ -89,8 +89,35 @@ METHODS: dict[str, ClassificationMethodSpec] = {
     )
 }
 
-#: The SED method of every ``padagb-mwext-avgapcor`` catalogue, as the NGC 628 readme
-#: (data/ngc628/LEGUS_description.txt) states it; tests/test_provenance.py parses the readme.
+#: The SED method of every ``padagb-mwext-avgapcor`` catalogue.
+#:
+#: Sources. The NGC 628 readme (data/ngc628/LEGUS_description.txt, the '#' notes before "Order
+#: of the columns") gives the code (Adamo et al. 2010, errors 2012), the models ("Yggdrasil
+#: models (Kroupa IMF, nebular continuum+emission line with covering factor =0.5, metallicity
+#: Z=0.02, PadAGB isocrones)"), the distance and the 68 % bounds (columns 18-25: "max ... / min
+#: ... (within 68 % confidence level)", max before min). The HLSP file name names the fit's
+#: variant token by token: ``padagb`` (tracks) - ``mwext`` (extinction law) - ``avgapcor``
+#: (aperture correction): the readme itself contrasts the "avgapcor catalog" with the
+#: "CI-based catalog", so the tokens name choices of the fit, not properties shared by all
+#: files (the Galactic foreground correction, "Galactic ext from NED", is one of those).
+#:
+#: Extinction law: **Milky Way (Cardelli et al. 1989)**, as ``mwext`` says. The readme's note
+#: "Starburst extinction law applied to derive cluster properties" does not describe these
+#: files: at the catalogued age, mass and E(B-V) the Yggdrasil grid reddened with CCM89
+#: (R_V = 3.1) reproduces the measured NGC 628-c magnitudes equally well at every E(B-V)
+#: (median model - measured +0.02 to +0.03 mag over all bands for E(B-V) = 0, 0.05-0.15,
+#: 0.15-0.3 and > 0.3), while the Calzetti et al. (2000) law leaves the models too faint by
+#: +0.11, +0.22 and +0.43 mag in the reddened bins (tests/test_provenance.py,
+#: test_extinction_law_is_the_file_names_milky_way). An earlier version of this registry
+#: recorded the readme's starburst law; ``ingest.loader.ensure_sed_method`` keeps an existing
+#: ``sed_method`` row by name, so databases ingested before keep that text until a migration
+#: updates the row.
+#:
+#: Mass: neither the readme ("best mass in solar masses") nor the column list says whether it
+#: is the mass formed or the mass still in stars. The numbers say the latter: for NGC 628-c
+#: fits with E(B-V) = 0 the Yggdrasil ``Mstars`` ("living") normalisation reproduces the
+#: magnitudes within 0.06 mag in every band, the ``Mconverted`` ("formed") one is 0.12-0.23
+#: mag too faint (tests/test_provenance.py, test_masses_are_masses_in_living_stars).
 SED_METHOD = SedMethodSpec(
     name="LEGUS padagb-mwext-avgapcor",
     code="LEGUS deterministic chi2 SED fit (Adamo et al. 2010 MNRAS 407, 870; errors 2012)",
@@ -98,14 +125,16 @@ SED_METHOD = SedMethodSpec(
     "covering factor 0.5",
     imf="Kroupa",
     metallicity=None,
-    extinction_law="starburst (Calzetti et al. 2000)",
+    extinction_law="Milky Way (Cardelli et al. 1989), R_V = 3.1",
     description="Fit to the average-aperture-corrected magnitudes, corrected for Galactic "
     "foreground extinction from NED, of sources with Nflt >= 4 (>= 3 in the extended files); "
-    "age, mass, E(B-V) with 68 % bounds. The readme: 'Starburst extinction law applied to "
-    "derive cluster properties' (the internal reddening of the fit); 'mwext' in the file name "
-    "is the Milky-Way foreground correction of the photometry ('Galactic ext from NED ... is "
-    "included'), not the law of the fit. Metallicity Z = 0.02 for NGC 628 (its readme); the "
-    "value used for other galaxies is not stated in the .tab files.",
+    "age, mass, E(B-V) with 68 % bounds (the files give max before min). Internal extinction: "
+    "Milky-Way law ('mwext' in the file name); the NGC 628 readme's "
+    "'Starburst extinction law applied to derive cluster properties' is contradicted by the "
+    "fits, which CCM89 reproduces at every E(B-V) and a Calzetti law does not. Mass: the mass "
+    "in living stars (present-day stellar mass, Yggdrasil Mstars), not the mass formed; "
+    "measured (E(B-V) = 0 fits), not stated by the readme. Metallicity Z = 0.02 for NGC 628 "
+    "(its readme); the value used for other galaxies is not stated in the .tab files.",
 )
 
 

@@ -2,10 +2,12 @@
 
 Pure science, no database. The CNN-training simulations (Cardelli law, R_V = 3.1;
 Bialopetravičius et al., extract §2.4) and our own SED refits redden simple stellar
-populations with CCM89. LEGUS's published fits did not: its readme says "Starburst extinction
-law applied to derive cluster properties" (Calzetti et al. 2000; "mwext" in the file names is
-the Galactic foreground correction of the photometry, data/ngc628/LEGUS_description.txt,
-tests/test_provenance.py), which is one reason our refits and LEGUS's ages differ.
+populations with CCM89. So did the LEGUS fits shipped here: their file names carry
+``mwext`` (Milky-Way extinction, beside ``padagb``, the isochrones), and their photometry
+is reproduced by CCM89 at every E(B-V), while a Calzetti starburst law misses by up to
+0.4 mag at E(B-V) > 0.3 (tests/test_provenance.py). The readme's generic sentence "Starburst
+extinction law applied to derive cluster properties" (data/ngc628/LEGUS_description.txt)
+does not describe these files.
 
 Approach
 --------

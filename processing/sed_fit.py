@@ -1,11 +1,11 @@
 """Vectorised χ² SED fitting of star clusters: age, mass and E(B-V) from HST photometry.
 
 Pure science, no database. The method is the deterministic ("non-stochastic") χ² grid fit of
-LEGUS (Adamo et al. 2017; Yggdrasil SSPs, a starburst extinction law) and of the PHANGS-HST
+LEGUS (Adamo et al. 2017; Yggdrasil SSPs, a Milky-Way extinction law) and of the PHANGS-HST
 χ² fits quoted by Whitmore et al. (2021) §2.8/§7 (Turner et al. 2021): a grid of single-age
 populations (:mod:`clustercat.processing.ssp`) reddened by CCM89 with R_V = 3.1
 (:mod:`clustercat.processing.extinction`) on every (log age, E(B-V)) node, with the mass as
-the free normalisation (LEGUS reddened with its starburst law instead; see
+the free normalisation, as in the ``mwext`` LEGUS fits (see
 :mod:`clustercat.processing.extinction`). Typical uncertainties of such fits are 0.3 dex in
 age, 0.2 dex in mass and 0.1 mag in E(B-V) (Viana et al., extract §2.5, from mock-catalogue tests).
 

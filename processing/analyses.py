@@ -74,7 +74,7 @@ from .colour_boxes import (
     quality_ratio_is_good,
 )
 from .crossmatch import crossmatch_sky, unit_vectors
-from .crossmatch_db import tangent_plane
+from .footprint import tangent_plane
 from .mass_functions import fit_power_law_binned, fit_power_law_mle, log_binned_function
 
 __all__ = [

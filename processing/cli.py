@@ -20,21 +20,14 @@ import click
 import numpy as np
 import pandas as pd
 from clustercat.schema.cli import engine_from_context
+from clustercat.schema.sky import parse_offset, parse_pixel_scale, parse_radius
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
 from . import analyses
 from .catalogue_io import CatalogueLookupError
-from .crossmatch_db import (
-    MATCH_METHODS,
-    PRIMARY,
-    Q3cUnavailableError,
-    parse_offset,
-    parse_pixel_scale,
-    parse_radius,
-    run_crossmatch,
-)
+from .crossmatch_db import MATCH_METHODS, PRIMARY, Q3cUnavailableError, run_crossmatch
 
 __all__ = ["analyse_group", "crossmatch_cmd"]
 

@@ -17,33 +17,62 @@ Either way a B source that is the nearest neighbour (within the radius) of sever
 is flagged as a "double" (the ``double`` outcome of ``crossmatch_pair``): it can be matched to
 one of them only.
 
-Sky positions are matched as 3-D unit vectors in a ``scipy.spatial.cKDTree`` (chord length
-2 sin(theta/2) for separation theta), which is exact across RA = 0/360 and at the poles.
+Sky positions are matched as 3-D unit vectors (:func:`clustercat.schema.sky.unit_vectors`),
+which is exact across RA = 0/360 and at the poles, in three steps that every sky match shares
+(``clustercat crossmatch`` through :mod:`.crossmatch_db`, :func:`crossmatch_sky`, the
+benchmark):
+
+1. candidates: every pair within the radius widened by :data:`CANDIDATE_MARGIN`, as a chord
+   length 2 sin(theta/2), from a numpy cell grid (:func:`grid_candidates`), a
+   ``scipy.spatial.cKDTree`` (:func:`kdtree_candidates`) or q3c in the database;
+2. the exact cut at the radius with the one separation formula (:func:`pair_separation`,
+   i.e. :func:`clustercat.schema.sky.separation_rad`), in :func:`exact_pairs`;
+3. :func:`one_to_one`; :func:`match_vectors` runs the three.
+
+The footprint geometry of a match (tangent plane, convex hull) is in :mod:`.footprint`; the
+radius rule (:func:`clustercat.schema.sky.parse_radius`) and the separation formula are in
+:mod:`clustercat.schema.sky`, shared with the cone search.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import astropy.units as u
 import numpy as np
+from clustercat.schema.sky import as_degrees, parse_radius, separation_rad, unit_vectors
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 __all__ = [
+    "CANDIDATE_MARGIN",
+    "DEFAULT_WORKERS",
+    "GRID_CELL_FACTOR",
     "CrossMatchResult",
     "angular_radius",
     "crossmatch_pixels",
     "crossmatch_sky",
-    "offset_positions",
+    "exact_pairs",
+    "grid_candidates",
+    "grid_pairs",
+    "kdtree_candidates",
+    "match_vectors",
     "morton_keys",
+    "offset_positions",
     "one_to_one",
+    "pair_separation",
     "pairs_within",
     "unit_vectors",
 ]
 
 MatchMethod = Literal["greedy", "mutual"]
+
+#: Relative widening of the radius for the candidate searches (exact cut applied afterwards).
+CANDIDATE_MARGIN = 1e-6
+#: Threads of the KD-tree queries by default: every core (scipy ``workers=-1``).
+DEFAULT_WORKERS = -1
 
 
 @dataclass(frozen=True)
@@ -84,25 +113,6 @@ class CrossMatchResult:
         return np.setdiff1d(np.arange(self.n_b), self.idx_b, assume_unique=True)
 
 
-def _degrees(value: ArrayLike | u.Quantity) -> NDArray[np.float64]:
-    if isinstance(value, u.Quantity):
-        return np.atleast_1d(value.to_value(u.deg)).astype(float, copy=False)
-    return np.atleast_1d(np.asarray(value, dtype=float))
-
-
-def unit_vectors(ra: ArrayLike | u.Quantity, dec: ArrayLike | u.Quantity) -> NDArray[np.float64]:
-    """(n, 3) Cartesian unit vectors of RA/Dec (Quantity angles, or floats in degrees)."""
-    ra_rad = np.deg2rad(_degrees(ra))
-    dec_rad = np.deg2rad(_degrees(dec))
-    cos_dec = np.cos(dec_rad)
-    ra_rad, cos_dec = np.broadcast_arrays(ra_rad, cos_dec)
-    out = np.empty((cos_dec.size, 3))  # written in place: no column_stack copy
-    np.multiply(cos_dec, np.cos(ra_rad), out=out[:, 0])
-    np.multiply(cos_dec, np.sin(ra_rad), out=out[:, 1])
-    np.sin(np.broadcast_to(dec_rad, cos_dec.shape), out=out[:, 2])
-    return out
-
-
 def offset_positions(
     ra: ArrayLike | u.Quantity,
     dec: ArrayLike | u.Quantity,
@@ -114,8 +124,8 @@ def offset_positions(
     Same convention as astropy ``SkyCoord.spherical_offsets_by``: the offset is a (lon, lat)
     position in the frame centred on each source, with lon along increasing RA.
     """
-    ra_rad = np.deg2rad(_degrees(ra))
-    dec_rad = np.deg2rad(_degrees(dec))
+    ra_rad = np.deg2rad(as_degrees(ra))
+    dec_rad = np.deg2rad(as_degrees(dec))
     dl = u.Quantity(d_ra_cosdec).to_value(u.rad)
     db = u.Quantity(d_dec).to_value(u.rad)
     sin_a, cos_a = np.sin(ra_rad), np.cos(ra_rad)
@@ -130,23 +140,10 @@ def offset_positions(
     return c_r * radial + c_e * east + c_n * north
 
 
-def angular_radius(radius: u.Quantity, pixel_scale: u.Quantity | None = None) -> u.Quantity:
-    """Match radius as an angle (arcsec).
-
-    ``radius`` is an angle, or a number of pixels (``u.pix``) together with ``pixel_scale``
-    (angle per pixel, e.g. ``0.03962 * u.arcsec / u.pix``; a bare angle is taken per pixel).
-    """
-    radius = u.Quantity(radius)
-    if radius.unit.is_equivalent(u.arcsec):
-        return radius.to(u.arcsec)
-    if not radius.unit.is_equivalent(u.pix):
-        raise u.UnitsError(f"radius must be an angle or pixels, not {radius.unit}")
-    if pixel_scale is None:
-        raise ValueError("a radius in pixels needs pixel_scale (angle per pixel)")
-    scale = u.Quantity(pixel_scale)
-    if scale.unit.is_equivalent(u.arcsec):
-        scale = scale / u.pix
-    return (radius * scale).to(u.arcsec)
+#: The radius rule, under the name this module has always exported: an angle, or pixels
+#: (``u.pix``) with ``pixel_scale`` (angle per pixel; a bare angle is taken per pixel), in
+#: arcsec (:func:`clustercat.schema.sky.parse_radius`).
+angular_radius = parse_radius
 
 
 def _spread_bits(q: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -371,6 +368,128 @@ def one_to_one(
     )
 
 
+# --- the sky match: candidates, exact cut, one-to-one -----------------------------------------
+
+
+def pair_separation(vec_a: NDArray[np.float64], vec_b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Angular separation (arcsec) of paired 3-D vectors: atan2(|a x b|, a . b).
+
+    :func:`clustercat.schema.sky.separation_rad` (the project's one separation formula, also
+    the cone search's) in arcsec; the exact cut and the ranking of every sky match.
+    """
+    return np.rad2deg(separation_rad(vec_a, vec_b)) * 3600.0
+
+
+def _chord(theta_arcsec: float) -> float:
+    """Chord length between unit vectors ``theta_arcsec`` apart."""
+    return 2.0 * math.sin(0.5 * math.radians(theta_arcsec / 3600.0))
+
+
+def kdtree_candidates(
+    vec_a: NDArray[np.float64],
+    vec_b: NDArray[np.float64],
+    radius: u.Quantity,
+    workers: int = DEFAULT_WORKERS,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Indices (a, b) of every pair within ``radius`` widened by :data:`CANDIDATE_MARGIN`.
+
+    A superset of the exact pairs: one ``cKDTree`` on B's unit vectors, queried for A with
+    ``workers`` threads (:func:`pairs_within`); rows with non-finite positions take part in
+    no pair.
+    """
+    if workers == 0 or workers < -1:
+        raise ValueError(f"workers must be -1 (every core) or a positive count, not {workers}")
+    bound = _chord(radius.to_value(u.arcsec) * (1.0 + CANDIDATE_MARGIN))
+    if vec_a.shape[0] == 0 or vec_b.shape[0] == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    ia, ib, _ = pairs_within(vec_b, vec_a, bound, workers)
+    return ia, ib
+
+
+def grid_candidates(
+    vec_a: NDArray[np.float64], vec_b: NDArray[np.float64], radius: u.Quantity
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Indices (a, b) of every pair within ``radius`` widened by :data:`CANDIDATE_MARGIN`,
+    from the numpy cell grid (:func:`grid_pairs`): the same pairs as
+    :func:`kdtree_candidates`, single-threaded and faster."""
+    bound = _chord(radius.to_value(u.arcsec) * (1.0 + CANDIDATE_MARGIN))
+    return grid_pairs(vec_a, vec_b, bound)
+
+
+def exact_pairs(
+    vec_a: NDArray[np.float64],
+    vec_b: NDArray[np.float64],
+    idx_a: NDArray[np.int64],
+    idx_b: NDArray[np.int64],
+    radius: u.Quantity,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Candidates cut exactly at ``radius`` (inclusive), sorted by (a, b), with separations
+    in arcsec (:func:`pair_separation`).
+
+    Deterministic whatever the order of the candidates: the same candidate superset from
+    any search gives the same output arrays.
+    """
+    ia = np.asarray(idx_a, dtype=np.int64)
+    ib = np.asarray(idx_b, dtype=np.int64)
+    if ia.size == 0:
+        return ia, ib, np.empty(0)
+    sep = pair_separation(vec_a[ia], vec_b[ib])
+    keep = sep <= radius.to_value(u.arcsec)
+    ia, ib, sep = ia[keep], ib[keep], sep[keep]
+    order = _order_by_a_then_b(ia, ib)
+    return ia[order], ib[order], sep[order]
+
+
+def _order_by_a_then_b(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``np.lexsort((ib, ia))`` in linear time when most A sources have one pair: a counting
+    sort on ``ia``; only the pairs of A sources with several pairs are sorted by ``ib``."""
+    if ia.size == 0:
+        return np.empty(0, dtype=np.int64)
+    counts = np.bincount(ia)
+    start = np.cumsum(counts) - counts  # first slot of each A source
+    position = start[ia]
+    several = np.flatnonzero(counts[ia] > 1)
+    if several.size:
+        sub = several[np.lexsort((ib[several], ia[several]))]
+        first = np.searchsorted(ia[sub], ia[sub], side="left")  # ia[sub] is sorted
+        position[sub] = start[ia[sub]] + (np.arange(sub.size) - first)
+    order = np.empty(ia.size, dtype=np.int64)
+    order[position] = np.arange(ia.size)
+    return order
+
+
+def match_vectors(
+    vec_a: NDArray[np.float64],
+    vec_b: NDArray[np.float64],
+    radius: u.Quantity,
+    *,
+    rule: MatchMethod = "greedy",
+    eligible_a: NDArray[np.bool_] | None = None,
+    eligible_b: NDArray[np.bool_] | None = None,
+    candidates: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+) -> tuple[CrossMatchResult, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The in-memory part of ``clustercat crossmatch``: candidates, exact cut, one-to-one.
+
+    Candidates are the cell grid's (:func:`grid_candidates`) unless given (KD-tree, q3c);
+    every pair within ``radius`` (an angle, inclusive) is kept with :func:`pair_separation`;
+    pairs whose A or B source is not eligible are left out of the one-to-one step (Whitmore
+    et al. 2021 §4). Returns the one-to-one result and every exact pair (a, b, separation in
+    arcsec).
+    """
+    n_a, n_b = vec_a.shape[0], vec_b.shape[0]
+    if candidates is None:
+        candidates = grid_candidates(vec_a, vec_b, radius)
+    ia, ib, sep = exact_pairs(vec_a, vec_b, candidates[0], candidates[1], radius)
+    use = np.ones(ia.size, dtype=bool)
+    if eligible_a is not None:
+        use &= eligible_a[ia]
+    if eligible_b is not None:
+        use &= eligible_b[ib]
+    result = one_to_one(ia[use], ib[use], sep[use] * u.arcsec, n_a, n_b, method=rule, radius=radius)
+    return result, ia, ib, sep
+
+
 def crossmatch_sky(
     ra_a: ArrayLike | u.Quantity,
     dec_a: ArrayLike | u.Quantity,
@@ -386,24 +505,20 @@ def crossmatch_sky(
     """One-to-one sky match of catalogue A to catalogue B within ``radius`` (inclusive).
 
     RA/Dec are Quantity angles or floats in degrees. ``radius`` is an angle or pixels with
-    ``pixel_scale`` (see :func:`angular_radius`). ``offset = (dRA cos(Dec), dDec)`` is added to
-    the A positions before matching (A + offset lands on B). Separations are in arcsec.
+    ``pixel_scale`` (see :func:`clustercat.schema.sky.parse_radius`). ``offset = (dRA cos(Dec),
+    dDec)`` is added to the A positions before matching (A + offset lands on B). KD-tree
+    candidates with ``workers`` threads, then :func:`match_vectors`: the same pairs as
+    ``clustercat crossmatch``. Separations are in arcsec.
     """
-    r_arcsec = angular_radius(radius, pixel_scale)
+    r_arcsec = parse_radius(radius, pixel_scale)
     if offset is None:
         vec_a = unit_vectors(ra_a, dec_a)
     else:
         vec_a = offset_positions(ra_a, dec_a, offset[0], offset[1])
     vec_b = unit_vectors(ra_b, dec_b)
-    theta = r_arcsec.to_value(u.rad)
-    chord = 2.0 * np.sin(0.5 * theta)
-    ia, ib, c = pairs_within(vec_b, vec_a, chord * (1.0 + 1e-9), workers)
-    sep = 2.0 * np.arcsin(np.minimum(0.5 * c, 1.0))
-    keep = sep <= theta
-    sep_arcsec = (sep[keep] * u.rad).to(u.arcsec)
-    return one_to_one(
-        ia[keep], ib[keep], sep_arcsec, vec_a.shape[0], vec_b.shape[0], method, r_arcsec
-    )
+    candidates = kdtree_candidates(vec_a, vec_b, r_arcsec, workers)
+    result, _, _, _ = match_vectors(vec_a, vec_b, r_arcsec, rule=method, candidates=candidates)
+    return result
 
 
 def crossmatch_pixels(

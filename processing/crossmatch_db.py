@@ -6,6 +6,12 @@ radius, resolve them one-to-one with :func:`~clustercat.processing.crossmatch.on
 give every source an outcome code and store one ``crossmatch_run`` with its
 ``crossmatch_pair`` rows (COPY on PostgreSQL, executemany on SQLite).
 
+Only database I/O and the outcome codes live here. The pure parts are elsewhere: candidate
+searches, exact cut and one-to-one in :mod:`clustercat.processing.crossmatch`
+(:func:`~clustercat.processing.crossmatch.match_vectors`), the footprint in
+:mod:`clustercat.processing.footprint`, and the radius, pixel-scale and offset parsing and
+the separation formula in :mod:`clustercat.schema.sky` (shared with the cone search).
+
 Two ways to find the candidate pairs, with IDENTICAL results by construction:
 
 ``kdtree``
@@ -21,12 +27,13 @@ Two ways to find the candidate pairs, with IDENTICAL results by construction:
 Both searches are run with the radius widened by a relative 1e-6 (plus the length of the
 astrometric offset for q3c, which joins the stored positions); then, for both, the exact
 separation of every candidate is computed by ONE numpy formula from the same doubles
-(:func:`pair_separation`, atan2(|a x b|, a . b) of the unit vectors, after the offset),
+(:func:`~clustercat.processing.crossmatch.pair_separation`, atan2(|a x b|, a . b) of the
+unit vectors after the offset: :func:`clustercat.schema.sky.separation_rad`),
 pairs farther than the radius are dropped and the same ``one_to_one`` rule resolves the rest.
 The two paths therefore hand ``one_to_one`` the same (a, b, separation) triples, bit for
 bit, and get the same pairs: no tie between equal separations can be broken differently by
 two distance formulae (LEGUS positions are quantised to 1e-5 deg, so equal separations are
-common). ``q3c_dist`` agrees with :func:`pair_separation` to ~1e-11 arcsec; the largest
+common). ``q3c_dist`` agrees with ``pair_separation`` to ~1e-11 arcsec; the largest
 difference is recorded in the run's ``config`` (``q3c_max_abs_diff_arcsec``).
 
 Outcome codes (``crossmatch_pair.outcome``; Whitmore et al. 2021 §4 and §6, Thilker et al.
@@ -79,8 +86,8 @@ import numpy as np
 import pandas as pd
 from clustercat.schema import CrossmatchRun, is_postgresql
 from clustercat.schema.crossmatch import OUTCOMES
+from clustercat.schema.sky import parse_offset, parse_pixel_scale, parse_radius, read_quantity
 from numpy.typing import NDArray
-from scipy.spatial import ConvexHull, QhullError
 from sqlalchemy import Connection, Engine, insert, text
 
 from .catalogue_io import (
@@ -94,37 +101,27 @@ from .catalogue_io import (
     resolve_side,
 )
 from .crossmatch import (
+    CANDIDATE_MARGIN,
     CrossMatchResult,
-    angular_radius,
-    grid_pairs,
+    grid_candidates,
+    match_vectors,
     offset_positions,
-    one_to_one,
-    pairs_within,
+    pair_separation,
     unit_vectors,
 )
+from .footprint import footprint_contains, tangent_plane
 
 __all__ = [
-    "CANDIDATE_MARGIN",
     "MATCH_METHODS",
     "OUTCOMES",
     "PRIMARY",
     "DatabaseMatch",
     "Q3cUnavailableError",
-    "exact_pairs",
-    "footprint_contains",
-    "grid_candidates",
-    "kdtree_candidates",
     "match_sides",
-    "match_vectors",
     "outcome_counts",
-    "pair_separation",
-    "parse_offset",
-    "parse_pixel_scale",
-    "parse_radius",
     "q3c_available",
     "q3c_candidates",
     "q3c_table_candidates",
-    "tangent_plane",
     "run_crossmatch",
     "store_match",
 ]
@@ -132,236 +129,12 @@ __all__ = [
 MATCH_METHODS = ("kdtree", "q3c")
 #: Sentinel for "the class column the side's input files name as primary" (release_file).
 PRIMARY = "primary"
-#: Relative widening of the radius for the candidate searches (exact cut applied afterwards).
-CANDIDATE_MARGIN = 1e-6
-#: Threads of the KD-tree queries by default: every core (scipy ``workers=-1``).
-DEFAULT_WORKERS = -1
 
 MatchMethod = Literal["kdtree", "q3c"]
 
 
 class Q3cUnavailableError(RuntimeError):
     """The q3c method needs PostgreSQL with the q3c extension."""
-
-
-# --- parsing user input (CLI boundary) ------------------------------------------------------
-
-
-def _quantity(value: str | float | u.Quantity, default_unit: u.UnitBase | None) -> u.Quantity:
-    if isinstance(value, u.Quantity):
-        return value
-    if isinstance(value, int | float):
-        if default_unit is None:
-            raise ValueError(f"{value!r} needs a unit")
-        return float(value) * default_unit
-    s = str(value).strip().replace('"', "arcsec").replace("″", "arcsec")
-    s = s.replace("px", "pix").replace("pixel", "pix").replace("pixs", "pix")
-    try:
-        q = u.Quantity(s)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"cannot read {value!r} as a quantity with a unit") from exc
-    if q.unit == u.dimensionless_unscaled:
-        if default_unit is None:
-            raise ValueError(f"{value!r} needs a unit, e.g. 0.1arcsec or 2pix")
-        q = q.value * default_unit
-    return q
-
-
-def parse_pixel_scale(value: str | float | u.Quantity) -> u.Quantity:
-    """A pixel scale in arcsec/pix: ``0.0396`` (taken as arcsec/pix), ``"0.0396arcsec/pix"``."""
-    q = _quantity(value, u.arcsec / u.pix)
-    if q.unit.is_equivalent(u.arcsec):
-        q = q / u.pix
-    if not q.unit.is_equivalent(u.arcsec / u.pix):
-        raise ValueError(f"a pixel scale is an angle per pixel, not {q.unit}")
-    if q.value <= 0:
-        raise ValueError("the pixel scale must be positive")
-    return q.to(u.arcsec / u.pix)
-
-
-def parse_radius(value: str | u.Quantity, pixel_scale: u.Quantity | None = None) -> u.Quantity:
-    """Match radius as an angle in arcsec, from ``"0.1arcsec"``, ``"1e-5deg"``, ``"2pix"``, ...
-
-    A radius in pixels (``pix``/``px``) needs ``pixel_scale`` (angle per pixel). A bare
-    number is refused: the unit must be explicit.
-    """
-    q = _quantity(value, None)
-    radius = angular_radius(q, pixel_scale)
-    if radius.value <= 0:
-        raise ValueError("the match radius must be positive")
-    return radius
-
-
-def parse_offset(value: str | None) -> tuple[u.Quantity, u.Quantity]:
-    """``"DRA,DDEC"`` -> (dRA cos(Dec), dDec) in arcsec; bare numbers are arcsec."""
-    if value is None or not str(value).strip():
-        return 0.0 * u.arcsec, 0.0 * u.arcsec
-    parts = [p for p in str(value).split(",") if p.strip()]
-    if len(parts) != 2:
-        raise ValueError(f"an offset is DRA,DDEC (arcsec), not {value!r}")
-    d_ra, d_dec = (_quantity(p, u.arcsec) for p in parts)
-    return d_ra.to(u.arcsec), d_dec.to(u.arcsec)
-
-
-# --- geometry ----------------------------------------------------------------------------
-
-
-def pair_separation(vec_a: NDArray[np.float64], vec_b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Angular separation (arcsec) of paired 3-D vectors: atan2(|a x b|, a . b).
-
-    The one formula both candidate searches use for the exact cut and the ranking; accurate
-    at all separations (no loss of precision at small angles, unlike arccos of a . b).
-    """
-    ax, ay, az = vec_a[:, 0], vec_a[:, 1], vec_a[:, 2]
-    bx, by, bz = vec_b[:, 0], vec_b[:, 1], vec_b[:, 2]
-    # |a x b| component by component: np.cross on (n, 3) arrays is ten times slower
-    sin_t = np.sqrt((ay * bz - az * by) ** 2 + (az * bx - ax * bz) ** 2 + (ax * by - ay * bx) ** 2)
-    cos_t = ax * bx + ay * by + az * bz
-    return np.rad2deg(np.arctan2(sin_t, cos_t)) * 3600.0
-
-
-def _chord(theta_arcsec: float) -> float:
-    return 2.0 * math.sin(0.5 * math.radians(theta_arcsec / 3600.0))
-
-
-def kdtree_candidates(
-    vec_a: NDArray[np.float64],
-    vec_b: NDArray[np.float64],
-    radius: u.Quantity,
-    workers: int = DEFAULT_WORKERS,
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Indices (a, b) of every pair within ``radius`` widened by :data:`CANDIDATE_MARGIN`.
-
-    A superset of the exact pairs: one ``cKDTree`` on B's unit vectors, queried for A with
-    ``workers`` threads (:func:`~clustercat.processing.crossmatch.pairs_within`, the matcher
-    of ``crossmatch_sky``); rows with non-finite positions take part in no pair.
-    """
-    if workers == 0 or workers < -1:
-        raise ValueError(f"workers must be -1 (every core) or a positive count, not {workers}")
-    bound = _chord(radius.to_value(u.arcsec) * (1.0 + CANDIDATE_MARGIN))
-    if vec_a.shape[0] == 0 or vec_b.shape[0] == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty
-    ia, ib, _ = pairs_within(vec_b, vec_a, bound, workers)
-    return ia, ib
-
-
-def grid_candidates(
-    vec_a: NDArray[np.float64], vec_b: NDArray[np.float64], radius: u.Quantity
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Indices (a, b) of every pair within ``radius`` widened by :data:`CANDIDATE_MARGIN`,
-    from the numpy cell grid (:func:`~clustercat.processing.crossmatch.grid_pairs`): the
-    same pairs as :func:`kdtree_candidates`, single-threaded and faster."""
-    bound = _chord(radius.to_value(u.arcsec) * (1.0 + CANDIDATE_MARGIN))
-    return grid_pairs(vec_a, vec_b, bound)
-
-
-def match_vectors(
-    vec_a: NDArray[np.float64],
-    vec_b: NDArray[np.float64],
-    radius: u.Quantity,
-    *,
-    rule: Literal["greedy", "mutual"] = "greedy",
-    eligible_a: NDArray[np.bool_] | None = None,
-    eligible_b: NDArray[np.bool_] | None = None,
-    candidates: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
-) -> tuple[CrossMatchResult, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """The in-memory part of ``clustercat crossmatch``: candidates, exact cut, one-to-one.
-
-    Candidates are the cell grid's (:func:`grid_candidates`) unless given (q3c); every
-    pair within ``radius`` (inclusive) is kept with :func:`pair_separation`; pairs whose A or
-    B source is not eligible are left out of the one-to-one step (Whitmore et al. 2021 §4).
-    Returns the one-to-one result and every exact pair (a, b, separation in arcsec).
-    """
-    n_a, n_b = vec_a.shape[0], vec_b.shape[0]
-    if candidates is None:
-        candidates = grid_candidates(vec_a, vec_b, radius)
-    ia, ib, sep = exact_pairs(vec_a, vec_b, candidates[0], candidates[1], radius)
-    use = np.ones(ia.size, dtype=bool)
-    if eligible_a is not None:
-        use &= eligible_a[ia]
-    if eligible_b is not None:
-        use &= eligible_b[ib]
-    result = one_to_one(ia[use], ib[use], sep[use] * u.arcsec, n_a, n_b, method=rule, radius=radius)
-    return result, ia, ib, sep
-
-
-def exact_pairs(
-    vec_a: NDArray[np.float64],
-    vec_b: NDArray[np.float64],
-    idx_a: NDArray[np.int64],
-    idx_b: NDArray[np.int64],
-    radius: u.Quantity,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Candidates cut exactly at ``radius`` (inclusive), sorted by (a, b), with separations.
-
-    Deterministic whatever the order of the candidates: the same candidate superset from
-    any search gives the same output arrays.
-    """
-    ia = np.asarray(idx_a, dtype=np.int64)
-    ib = np.asarray(idx_b, dtype=np.int64)
-    if ia.size == 0:
-        return ia, ib, np.empty(0)
-    sep = pair_separation(vec_a[ia], vec_b[ib])
-    keep = sep <= radius.to_value(u.arcsec)
-    ia, ib, sep = ia[keep], ib[keep], sep[keep]
-    order = _order_by_a_then_b(ia, ib)
-    return ia[order], ib[order], sep[order]
-
-
-def _order_by_a_then_b(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> NDArray[np.int64]:
-    """``np.lexsort((ib, ia))`` in linear time when most A sources have one pair: a counting
-    sort on ``ia``; only the pairs of A sources with several pairs are sorted by ``ib``."""
-    if ia.size == 0:
-        return np.empty(0, dtype=np.int64)
-    counts = np.bincount(ia)
-    start = np.cumsum(counts) - counts  # first slot of each A source
-    position = start[ia]
-    several = np.flatnonzero(counts[ia] > 1)
-    if several.size:
-        sub = several[np.lexsort((ib[several], ia[several]))]
-        first = np.searchsorted(ia[sub], ia[sub], side="left")  # ia[sub] is sorted
-        position[sub] = start[ia[sub]] + (np.arange(sub.size) - first)
-    order = np.empty(ia.size, dtype=np.int64)
-    order[position] = np.arange(ia.size)
-    return order
-
-
-def tangent_plane(vectors: NDArray[np.float64], centre: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Gnomonic (xi, eta) in arcsec of unit vectors about ``centre`` (a unit vector)."""
-    c = centre / np.linalg.norm(centre)
-    east = np.cross([0.0, 0.0, 1.0], c)
-    if np.linalg.norm(east) < 1e-12:  # centre at a pole
-        east = np.array([0.0, 1.0, 0.0])
-    east /= np.linalg.norm(east)
-    north = np.cross(c, east)
-    denom = vectors @ c
-    xi = (vectors @ east) / denom
-    eta = (vectors @ north) / denom
-    return np.rad2deg(np.column_stack([xi, eta])) * 3600.0
-
-
-def footprint_contains(
-    footprint_points: NDArray[np.float64],
-    points: NDArray[np.float64],
-    grow_arcsec: float = 0.0,
-) -> NDArray[np.bool_] | None:
-    """Which ``points`` lie inside the convex hull of ``footprint_points``, grown by a margin.
-
-    Both are (n, 2) tangent-plane positions in arcsec. The hull is grown outwards by
-    ``grow_arcsec`` along every edge normal. Returns None when no hull can be made (fewer
-    than three points, or all on a line): the footprint is then unknown.
-    """
-    finite = footprint_points[np.isfinite(footprint_points).all(axis=1)]
-    if len(np.unique(finite, axis=0)) < 3:
-        return None
-    try:
-        hull = ConvexHull(finite)
-    except QhullError:
-        return None
-    eq = hull.equations  # (n_facets, 3): unit outward normal, offset; inside when <= 0
-    distance = points @ eq[:, :2].T + eq[:, 2]
-    return np.nanmax(distance, axis=1) <= grow_arcsec * (1.0 + CANDIDATE_MARGIN)
 
 
 # --- q3c on PostgreSQL --------------------------------------------------------------------
@@ -612,8 +385,7 @@ def match_sides(
     side_a = resolve_side(conn, side_a)
     side_b = resolve_side(conn, side_b)
     scale = None if pixel_scale is None else parse_pixel_scale(pixel_scale)
-    radius_q = _quantity(radius, None) if isinstance(radius, str) else u.Quantity(radius)
-    if radius_q.unit.is_equivalent(u.pix) and scale is None:
+    if scale is None and read_quantity(radius).unit.is_equivalent(u.pix):
         scales = {s.field.pixel_scale_arcsec for s in (side_a, side_b) if s.field is not None}
         if len(scales) == 1 and None not in scales and side_a.field and side_b.field:
             scale = scales.pop() * u.arcsec / u.pix
@@ -622,7 +394,9 @@ def match_sides(
                 "a radius in pixels needs --pixel-scale: the database knows no common pixel "
                 f"scale for {side_a.label} and {side_b.label}"
             )
-    r = parse_radius(radius_q, scale)
+    r = parse_radius(radius, scale)
+    if r.value <= 0:
+        raise ValueError("the match radius must be positive")
     d_ra, d_dec = offset if isinstance(offset, tuple) else parse_offset(offset)
     d_ra, d_dec = u.Quantity(d_ra).to(u.arcsec), u.Quantity(d_dec).to(u.arcsec)
     has_offset = bool(d_ra.value or d_dec.value)

@@ -14,13 +14,13 @@ What Thilker et al. 2022 (T22) §6.4 (Tab. 7, Fig. 14) does, and what is done he
 * **Fair comparison region.** T22 "cut back the footprint of the survey comparison to the
   region with LEGUS classifications". Here the footprint of each side is the **convex hull**
   of its source positions in the gnomonic tangent plane about the mean position of both
-  sides (:func:`clustercat.processing.crossmatch_db.tangent_plane`), and the comparison
+  sides (:func:`clustercat.processing.footprint.tangent_plane`), and the comparison
   region is the intersection of the two hulls (:func:`run_footprints`). Every fraction
   (matched fraction, class agreement, class flips) counts only sources inside that overlap.
 
   Why a convex hull and not an alpha shape: (1) it is the footprint the stored run used for
   its ``unmatched_outside_footprint`` outcome
-  (:func:`clustercat.processing.crossmatch_db.footprint_contains`), so the page agrees with
+  (:func:`clustercat.processing.footprint.footprint_contains`), so the page agrees with
   the stored codes; (2) two convex polygons intersect in one convex polygon, computed exactly
   (Sutherland-Hodgman clipping) with an exact area, without a geometry dependency; (3) an
   alpha shape needs a length scale, and cluster catalogues are sparse (LEGUS NGC 628-e: 593
@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.stats import mad_std
+from clustercat.schema.crossmatch import OUTCOMES
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import ConvexHull, QhullError
 
@@ -67,7 +68,7 @@ from .agreement import (
     covariate_bins,
 )
 from .crossmatch import unit_vectors
-from .crossmatch_db import OUTCOMES, tangent_plane
+from .footprint import tangent_plane
 
 __all__ = [
     "BEST_OUTCOMES",

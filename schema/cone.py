@@ -12,9 +12,12 @@ distances:
 
 Either way the database returns candidates from a cone (or box) padded by a relative 1e-9,
 and the final selection ``distance <= radius`` and the distances themselves are computed
-here, in numpy, with the Vincenty formula (exact at all separations, stable near 0 and 180
-degrees). The backends therefore agree bit for bit: the same candidate superset goes through
-the same arithmetic on the same IEEE doubles.
+here, in numpy, with the project's one separation formula
+(:func:`clustercat.schema.sky.separation_rad`, Vincenty's formula in Cartesian form: exact at
+all separations, stable near 0 and 180 degrees; the cross-match uses it too). The backends
+therefore agree bit for bit: the same candidate superset goes through the same arithmetic on
+the same IEEE doubles. The radius is read by :func:`clustercat.schema.sky.parse_radius`, the
+cross-match's radius rule too (a bare number is refused).
 
 Only the newest complete version of each release name is searched, as in the views (older,
 ``superseded`` versions stay in the ``_all`` views).
@@ -42,6 +45,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
+from .sky import angular_distance_deg, parse_radius
 from .views import NEWEST_RELEASE_STATUS
 
 __all__ = [
@@ -110,31 +114,6 @@ def _member_query(template: str, dialect: str) -> TextClause:
 _CHUNK = 10_000
 
 
-def parse_radius(radius: str | u.Quantity) -> u.Quantity:
-    """An angular radius from ``'1arcmin'``, ``'30 arcsec'``, ``'0.01 deg'`` or a Quantity.
-
-    A bare number is refused: the unit must be explicit (DESIGN.md §6).
-    """
-    if isinstance(radius, u.Quantity):
-        quantity = radius
-    elif isinstance(radius, str):
-        try:
-            quantity = u.Quantity(radius.strip())
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"cannot read radius {radius!r}: {exc}") from exc
-    else:
-        raise TypeError(f"radius must be a string with a unit or a Quantity, not {radius!r}")
-    if quantity.unit == u.dimensionless_unscaled:
-        raise ValueError(f"radius {radius!r} has no unit: write e.g. '1arcmin' or '30arcsec'")
-    if quantity.unit.physical_type != "angle":
-        raise ValueError(f"radius {radius!r} is not an angle (unit {quantity.unit})")
-    if not quantity.isscalar or not np.isfinite(quantity.value) or quantity.value < 0:
-        raise ValueError(f"radius {radius!r} must be one finite, non-negative angle")
-    if quantity > 180 * u.deg:
-        raise ValueError(f"radius {radius!r} exceeds 180 deg")
-    return quantity.to(u.arcsec)
-
-
 def _is_number(value: str) -> bool:
     try:
         float(value)
@@ -175,23 +154,6 @@ def parse_position(
     if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
         raise ValueError(f"invalid position RA={ra!r}, Dec={dec!r}: not finite numbers")
     return ra_deg % 360.0, dec_deg
-
-
-def angular_distance_deg(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> np.ndarray:
-    """Great-circle distance (deg) from (ra0, dec0) to each (ra, dec), all in degrees.
-
-    Vincenty's formula (as :func:`astropy.coordinates.angular_separation`): accurate at every
-    separation, unlike the haversine near 180 deg or the cosine law near 0.
-    """
-    lon1, lat1 = np.radians(ra0), np.radians(dec0)
-    lon2, lat2 = np.radians(np.asarray(ra, dtype=float)), np.radians(np.asarray(dec, float))
-    sdlon, cdlon = np.sin(lon2 - lon1), np.cos(lon2 - lon1)
-    slat1, slat2 = np.sin(lat1), np.sin(lat2)
-    clat1, clat2 = np.cos(lat1), np.cos(lat2)
-    num1 = clat2 * sdlon
-    num2 = clat1 * slat2 - slat1 * clat2 * cdlon
-    denominator = slat1 * slat2 + clat1 * clat2 * cdlon
-    return np.degrees(np.arctan2(np.hypot(num1, num2), denominator))
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,11 @@ def test_parse_radius_and_position() -> None:
             parse_radius(bad)
     with pytest.raises(TypeError):
         parse_radius(1.0)  # type: ignore[arg-type]
+    # the one radius rule, shared with the cross-match: pixels need a pixel scale
+    assert parse_radius('30"') == 30 * u.arcsec
+    assert parse_radius("2px", "0.04").to_value(u.arcsec) == pytest.approx(0.08)
+    with pytest.raises(ValueError, match="pixel scale"):
+        parse_radius("2px")
     assert parse_position("04:20:00", "-54:56:00") == pytest.approx((65.0, -54.933333333))
     assert parse_position("4h20m0s", "-54d56m0s") == pytest.approx((65.0, -54.933333333))
     assert parse_position("65.0", "-54.9") == (65.0, -54.9)

@@ -25,12 +25,10 @@ from clustercat.processing.crossmatch_db import (
     Q3cUnavailableError,
     match_sides,
     outcome_counts,
-    parse_offset,
-    parse_pixel_scale,
-    parse_radius,
     store_match,
-    tangent_plane,
 )
+from clustercat.processing.footprint import tangent_plane
+from clustercat.schema.sky import parse_offset, parse_pixel_scale, parse_radius
 from scipy.spatial import Delaunay
 from sqlalchemy import Connection, Engine, text
 
@@ -286,6 +284,8 @@ def test_units_at_the_boundary(legus_engine: Engine):
         parse_radius("0.1")
     with pytest.raises(ValueError):
         parse_radius("2pix")  # no pixel scale
+    with pytest.raises(u.UnitsError):
+        parse_radius("2 kg")
     d_ra, d_dec = parse_offset("0.02,-1e-5deg")
     assert d_ra.to_value(u.arcsec) == pytest.approx(0.02)
     assert d_dec.to_value(u.arcsec) == pytest.approx(-0.036)
@@ -296,3 +296,5 @@ def test_units_at_the_boundary(legus_engine: Engine):
         by_pixels = match_sides(conn, A, B, "2pix")
         by_arcsec = match_sides(conn, A, B, "0.08arcsec")
         assert by_pixels.n_pairs == by_arcsec.n_pairs > 0
+        with pytest.raises(ValueError, match="positive"):
+            match_sides(conn, A, B, "0arcsec")

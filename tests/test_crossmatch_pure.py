@@ -15,8 +15,10 @@ from clustercat.processing.crossmatch import (
     crossmatch_sky,
     offset_positions,
     one_to_one,
+    pair_separation,
     unit_vectors,
 )
+from clustercat.schema.cone import angular_distance_deg
 
 
 def _shift(ra, dec, d_ra_cosdec, d_dec):
@@ -226,3 +228,33 @@ def test_missing_positions_never_match():
     result = crossmatch_pixels([0.0, 5.0], [0.0, 5.0], [nan, 5.0, 0.1], [0.0, 5.0, 0.0], 1.0)
     np.testing.assert_array_equal(result.idx_a, [0, 1])
     np.testing.assert_array_equal(result.idx_b, [2, 1])
+
+
+def test_one_separation_formula_agrees_with_skycoord():
+    """The one separation formula (schema.sky.separation_rad), as the cross-match
+    (pair_separation) and the cone search (angular_distance_deg) use it, against astropy's
+    SkyCoord.separation to 1e-9 arcsec, at separations from 1e-4 arcsec to 10 deg, including
+    near the poles and across RA = 0/360."""
+    rng = np.random.default_rng(13)
+    n = 4000
+    ra = rng.uniform(0.0, 360.0, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    ra[:200] = rng.choice([0.0, 1e-7, 359.9999999, 180.0], 200)
+    dec[200:400] = rng.choice([-89.9999, -89.9, 89.9, 89.9999], 200)
+    sep_true = 10.0 ** rng.uniform(np.log10(1e-4), np.log10(36000.0), n) * u.arcsec
+    sep_true[:8] = [1e-4, 1e-3, 0.01, 0.1, 1.0, 60.0, 3600.0, 36000.0] * u.arcsec
+    a = SkyCoord(ra, dec, unit="deg")
+    b = a.directional_offset_by(rng.uniform(0.0, 360.0, n) * u.deg, sep_true)
+    reference = a.separation(b).to_value(u.arcsec)
+    assert reference.min() < 1.1e-4 and reference.max() > 35999.0
+
+    vec_a = unit_vectors(a.ra, a.dec)
+    vec_b = unit_vectors(b.ra, b.dec)
+    np.testing.assert_allclose(pair_separation(vec_a, vec_b), reference, rtol=0, atol=1e-9)
+    cone = np.array(
+        [angular_distance_deg(b.ra.deg[k : k + 1], b.dec.deg[k : k + 1], ra[k], dec[k])[0]
+         for k in range(n)]
+    ) * 3600.0  # fmt: skip
+    np.testing.assert_allclose(cone, reference, rtol=0, atol=1e-9)
+    # one formula: the cone search and the cross-match give the same doubles
+    np.testing.assert_array_equal(cone, pair_separation(vec_a, vec_b))

@@ -238,7 +238,8 @@ def _science_chain(engine: Engine, folder: Path) -> list[tuple[str, str, float]]
         result = (f"Yggdrasil refit of {fit.n_fitted:,} of {fit.n_sources:,} sources of "
                   f"{CHAIN_FIELDS[0]} ({fit.fit_rate:,.0f} sources/s)")  # fmt: skip
     except sed_db.SedRunConflictError:
-        result = f"Yggdrasil refit of {CHAIN_FIELDS[0]} already stored (--replace redoes it)"
+        result = (f"Yggdrasil refit of {CHAIN_FIELDS[0]} already stored (fits are never "
+                  "replaced; --label TEXT refits as a new method)")  # fmt: skip
     _step(summary, "SED refit", started, result)
 
     started = time.perf_counter()

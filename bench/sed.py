@@ -26,7 +26,8 @@ What it does
   new fits with the catalogue's (SQL-side values, |Δ| ≤ 0.3 dex).
 * ``--write`` also times :func:`~clustercat.processing.sed_db.fit_release` end to end (read,
   grids, fit with residuals, one-transaction bulk write of every source with ≥ 3 bands),
-  with ``replace=True``: it writes ``sed_fit`` rows into the database.
+  under a fresh ``label`` (a new method beside earlier runs; fits are never replaced): it
+  writes ``sed_fit`` rows into the database.
 * One core: BLAS/OpenMP threads are capped at ``--threads`` (default 1) before numpy loads,
   and the fitter keeps BLAS at one thread.
 """
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.write:
                 summary = sed_db.fit_release(
-                    engine, rel.name, model, stand_ins=stand_ins, replace=True,
-                    version=rel.version,
+                    engine, rel.name, model, stand_ins=stand_ins,
+                    label=f"bench {time.strftime('%Y%m%dT%H%M%S')}", version=rel.version,
                 )  # fmt: skip
                 s = summary.seconds
                 total = sum(s.values())

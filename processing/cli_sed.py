@@ -8,9 +8,15 @@ Two click groups, wired into the root command by ``__main__.py``:
   and writes ``sed_fit`` rows (Whitmore et al. 2021 §7); ``sed-default`` picks the SED method
   the ``cluster_catalogue`` view shows.
 
+Fits are never replaced or deleted (complete releases are immutable): a refit of the same
+settings is a new method beside the old one, ``process sed ... --label TEXT`` (method name
+``<method> [TEXT]``), and ``--set-default`` / ``sed-default`` chooses which one the
+catalogue shows.
+
 Exit status: 0 success (also "already stored"); 2 bad usage or names (unknown release,
-field, grid, filter the model lacks); 3 refused (a grid of other content under that name, or
-a method that already fitted these sources: use ``--replace``); 1 anything else.
+field, grid, filter the model lacks, a bad label, the former ``--replace``); 3 refused (a
+grid of other content under that name, or a method that already fitted these sources: refit
+with ``--label``); 1 anything else.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from clustercat.processing import sed_db, ssp_db
 from clustercat.schema import write_transaction
 from clustercat.schema.cli import engine_from_context
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import text
 
@@ -215,8 +222,7 @@ def print_summary(summary: sed_db.SedRunSummary) -> None:
     console.print(
         f"[green]fitted[/green] {summary.n_fitted} of {summary.n_sources} sources of release "
         f"[bold]{summary.release}[/bold] v{summary.release_version} with "
-        f"'{summary.method}' (method id {summary.method_id}, run id {summary.run_id})"
-        + (f"; replaced {summary.n_replaced} earlier fits" if summary.n_replaced else "")
+        f"'{escape(summary.method)}' (method id {summary.method_id}, run id {summary.run_id})"
     )
     table = Table("field", "galaxy", "D (Mpc)", "filters", "stand-ins", "sources", "fitted",
                   title="per field (sources with >= min-bands valid bands are fitted)")  # fmt: skip
@@ -305,39 +311,48 @@ def print_summary(summary: sed_db.SedRunSummary) -> None:
     help="Make this the release's default SED method (shown by cluster_catalogue).",
 )
 @click.option(
-    "--replace",
-    is_flag=True,
-    help="Refit: delete this method's fits of the selected sources first.",
+    "--label",
+    help="Refit: run these settings as a NEW method '<method> [LABEL]' beside the existing "
+    "fits (e.g. --label fix-2025-06); fits are never replaced.",
 )
+@click.option("--replace", is_flag=True, hidden=True, help="Gone: refused (use --label).")
 @click.pass_context
 def sed_cmd(ctx: click.Context, release: str, release_version: int | None, model: str,
             fields: tuple[str, ...], metallicity: float, grid_name: str | None,
             error_floor: float, ebv_max: float, ebv_step: float, max_error: float | None,
-            min_bands: int, stand_ins: bool, set_default: bool, replace: bool) -> None:  # fmt: skip
+            min_bands: int, stand_ins: bool, set_default: bool, label: str | None,
+            replace: bool) -> None:  # fmt: skip
     """Fit ages, masses and E(B-V) of a release's sources and store them as sed_fit rows.
 
     Reads each field's total Vega magnitudes with its own filters and its galaxy distance,
     fits the stored SSP grid reddened by CCM89 (R_V = 3.1) with the vectorised chi2 fitter,
     and writes a processing run, the SED method and the fits in one transaction.
+
+    A method that already fitted these sources is refused (exit 3): fits are never
+    replaced. To refit (e.g. after a code fix), give --label: the same settings become a
+    new method beside the old one, and --set-default (or `process sed-default`) makes it
+    the one cluster_catalogue shows.
     """
+    if replace:
+        _fail(f"[red]error[/red]: {sed_db.REPLACE_REFUSED}", EXIT_USAGE)
     engine = engine_from_context(ctx)
     try:
         summary = sed_db.fit_release(
             engine, release, model, field=list(fields) or None, metallicity=metallicity,
             grid=grid_name, error_floor=error_floor, ebv_max=ebv_max, ebv_step=ebv_step,
             max_error=max_error, min_bands=min_bands, stand_ins=stand_ins,
-            set_default=set_default, replace=replace, version=release_version,
+            set_default=set_default, label=label, version=release_version,
         )  # fmt: skip
     except sed_db.SedRunConflictError as exc:
-        _fail(f"[red]refused[/red]: {exc}", EXIT_REFUSED)
+        _fail(f"[red]refused[/red]: {escape(str(exc))}", EXIT_REFUSED)
     except (sed_db.SedConfigError, ssp_db.SspGridNotFoundError, ValueError) as exc:
-        _fail(f"[red]error[/red]: {exc.args[0] if exc.args else exc}", EXIT_USAGE)
+        _fail(f"[red]error[/red]: {escape(str(exc.args[0] if exc.args else exc))}", EXIT_USAGE)
     except Exception as exc:
         if ctx.find_root().params.get("verbose"):
             raise
         _fail(
-            f"[red]SED run failed[/red]: {type(exc).__name__}: {exc}\nno fit was written "
-            "(a failed processing_run records the error)",
+            f"[red]SED run failed[/red]: {type(exc).__name__}: {escape(str(exc))}\nno fit was "
+            "written (a failed processing_run records the error)",
             1,
         )
     finally:
@@ -370,10 +385,13 @@ def sed_default_cmd(
                 ).all()
             )
     except sed_db.SedConfigError as exc:
-        _fail(f"[red]error[/red]: {exc}", EXIT_USAGE)
+        _fail(f"[red]error[/red]: {escape(str(exc))}", EXIT_USAGE)
     finally:
         engine.dispose()
     console.print(
-        f"default SED method of {release}: {names.get(old, 'none')!r} (id {old}) -> "
-        f"{names[new]!r} (id {new}); cluster_catalogue now shows its fits, no data row changed"
+        escape(
+            f"default SED method of {release}: {names.get(old, 'none')!r} (id {old}) -> "
+            f"{names[new]!r} (id {new}); cluster_catalogue now shows its fits, no data row "
+            "changed"
+        )
     )

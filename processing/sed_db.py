@@ -22,8 +22,12 @@ the method's typical errors, 0.3 dex in age and 0.2 dex in mass):
    model, Z, IMF, extinction law, floor, E(B-V) grid, SSP grid, filters and stand-ins) and
    one ``sed_fit`` row per source with at least ``min_bands`` valid bands, bulk-loaded
    through a staging table (:mod:`clustercat.ingest.bulk`). A second run of the same method
-   on the same sources is refused unless ``replace=True``, which deletes that method's rows
-   for those sources first, in the same transaction.
+   on the same sources is refused (:class:`SedRunConflictError`): fits of a complete release
+   are never replaced or deleted (the database refuses it too, revision 0011 of
+   :mod:`clustercat.schema.immutability`). A refit (after a code fix, say) runs the same
+   settings as a NEW method, ``label="..."`` (``process sed --label``): its name is the
+   method name plus `` [label]``, its config records the label, and its fits sit beside the
+   old ones; ``set_default`` then points the catalogue at it, and back again if need be.
 
 Default SED method. ``set_default=True`` (or :func:`set_default_sed_method`) points
 ``catalogue_release.default_sed_method_id`` at the method, which is what the
@@ -67,6 +71,8 @@ __all__ = [
     "DEFAULT_EBV_MAX",
     "DEFAULT_EBV_STEP",
     "DEFAULT_ERROR_FLOOR",
+    "LABEL_PATTERN",
+    "REPLACE_REFUSED",
     "FieldPhotometry",
     "FieldSummary",
     "ReleaseInfo",
@@ -74,6 +80,7 @@ __all__ = [
     "SedRunConflictError",
     "SedRunSummary",
     "band_residuals",
+    "check_label",
     "ensure_grid",
     "field_fit_grid",
     "fit_fields",
@@ -97,6 +104,16 @@ SED_LOCK_KEY = 0x436C75737443_04
 _BAND_ORDER = {"NUV": 0, "U": 1, "B": 2, "V": 3, "I": 4}
 #: Keys of ``sed_method.config`` that grow with each run (everything else is the identity).
 _ACCUMULATED = ("filters_used", "stand_ins_used")
+#: A refit's label: 1-64 characters, a letter or digit first, then letters, digits, blanks
+#: and ``. _ + - : /``.
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+:/-]{0,63}")
+#: Why ``replace`` is refused, and what to do instead.
+REPLACE_REFUSED = (
+    "--replace (replace=True) is gone: fits of a complete release are never deleted (issue "
+    "13, never lose data). Refit the same settings as a new method beside the old one with "
+    "--label TEXT (label='TEXT'; the method is named '<method> [TEXT]') and make it the one "
+    "cluster_catalogue shows with --set-default"
+)
 
 
 class SedConfigError(ValueError):
@@ -104,7 +121,8 @@ class SedConfigError(ValueError):
 
 
 class SedRunConflictError(RuntimeError):
-    """The method already has fits for these sources (use ``replace``), or another config."""
+    """The method already has fits for these sources (refit with a ``label``), or another
+    config under its name."""
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -455,10 +473,26 @@ class FitSettings:
     max_error: float | None = None
     min_bands: int = 3
     stand_ins: bool = False
+    #: a refit's label (``process sed --label``): the same settings as a new method
+    label: str | None = None
+
+
+def check_label(label: str | None) -> str | None:
+    """``label`` stripped, or :class:`SedConfigError` unless it matches :data:`LABEL_PATTERN`."""
+    if label is None:
+        return None
+    text_ = label.strip()
+    if not LABEL_PATTERN.fullmatch(text_):
+        raise SedConfigError(
+            f"label {label!r}: 1-64 characters, a letter or digit first, then letters, "
+            "digits, blanks and . _ + - : /"
+        )
+    return text_
 
 
 def method_name(grid: ssp_db.StoredGrid, settings: FitSettings = FitSettings()) -> str:
-    """``clustercat chi2 Yggdrasil Z=0.02 floor=0.05 E(B-V)=0-1.5/0.01 grid=...``."""
+    """``clustercat chi2 Yggdrasil Z=0.02 floor=0.05 E(B-V)=0-1.5/0.01 grid=...`` (plus
+    `` [label]`` for a labelled refit)."""
     parts = [
         f"clustercat chi2 {grid.model_name}",
         f"Z={grid.metallicity:g}",
@@ -472,6 +506,8 @@ def method_name(grid: ssp_db.StoredGrid, settings: FitSettings = FitSettings()) 
     if settings.stand_ins:
         parts.append("stand-ins")
     parts.append(f"grid={grid.name}")
+    if settings.label is not None:
+        parts.append(f"[{settings.label}]")
     return " ".join(parts)
 
 
@@ -482,8 +518,10 @@ def method_config(grid: ssp_db.StoredGrid, settings: FitSettings = FitSettings()
          for w, s in ssp_db.STAND_INS.items()}
         if settings.stand_ins else {}
     )  # fmt: skip
+    labelled = {} if settings.label is None else {"label": settings.label}
     return {
         "code": "clustercat.processing.sed_fit.fit_sed (vectorised chi2 grid fit)",
+        **labelled,
         "ssp_model": grid.model_name,
         "ssp_grid": grid.name,
         "ssp_grid_sha256": grid.content_sha256,
@@ -528,7 +566,7 @@ def _ensure_method(
         if _method_identity(row.config or {}) != _method_identity(config):
             raise SedRunConflictError(
                 f"SED method {name!r} exists with other settings (e.g. another grid content); "
-                "rename or remove it"
+                "fit under a new method name with --label TEXT (label='TEXT')"
             )
         return int(row.id)
     return int(
@@ -548,6 +586,7 @@ def _ensure_method(
                     f"CCM89 (R_V={R_V_DEFAULT:g}) to total Vega magnitudes, "
                     f"{config['error_floor_mag']:g} mag error floor (Whitmore et al. 2021 §7; "
                     "Adamo et al. 2017)"
+                    + (f"; refit labelled {config['label']!r}" if config.get("label") else "")
                 ),
             )
             .returning(SedMethod.id)
@@ -585,7 +624,6 @@ class SedRunSummary:
     method_id: int | None = None
     run_id: int | None = None
     fields: list[FieldSummary] = field(default_factory=list)
-    n_replaced: int = 0
     default_set: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -624,17 +662,13 @@ def _count_existing(
     return int(conn.execute(stmt, params).scalar_one())
 
 
-def _delete_existing(
-    conn: Connection, method_id: int, release_id: int, field_ids: Sequence[int] | None
-) -> int:
-    stmt = text(
-        f"DELETE FROM sed_fit WHERE method_id = :m AND source_id IN ({_selection_sql(field_ids)})"
+def _rerun_refused(name: str, n: int, rel: ReleaseInfo, selected: bool) -> SedRunConflictError:
+    return SedRunConflictError(
+        f"method {name!r} already has {n} fits of release {rel.name} v{rel.version}"
+        f"{' in the selected fields' if selected else ''}; fits of a complete release are "
+        "never replaced or deleted: refit the same settings as a new method beside them with "
+        "--label TEXT (label='TEXT') and choose it with --set-default"
     )
-    params: dict[str, Any] = {"m": method_id, "r": release_id}
-    if field_ids is not None:
-        stmt = stmt.bindparams(bindparam("fields", expanding=True))
-        params["fields"] = list(field_ids)
-    return int(conn.execute(stmt, params).rowcount)
 
 
 _FIT_VALUES = ("log_age", "log_age_min", "log_age_max", "log_mass", "log_mass_min",
@@ -708,6 +742,7 @@ def fit_release(
     min_bands: int = 3,
     stand_ins: bool = False,
     set_default: bool = False,
+    label: str | None = None,
     replace: bool = False,
     version: int | None = None,
     chunk_size: int | None = None,
@@ -727,18 +762,26 @@ def fit_release(
     stand_ins : let :data:`~clustercat.processing.ssp_db.STAND_INS` stand in for filters the
         model lacks (recorded in the method's name and config).
     set_default : make this the release's default SED method (shown by cluster_catalogue).
-    replace : delete this method's fits of the selected sources first (same transaction);
-        without it a second run raises :class:`SedRunConflictError`.
+    label : run the same settings as a new method named ``<method> [label]`` (a refit beside
+        the existing fits; see :data:`LABEL_PATTERN`). A second run of a method that already
+        has fits of the selected sources raises :class:`SedRunConflictError`.
+    replace : refused (:data:`REPLACE_REFUSED`): fits of a complete release are never
+        deleted; kept so that old callers get that explanation.
 
-    Raises :class:`SedConfigError` (nothing written) for unknown names, a field without
-    distance, or a filter the grid lacks.
+    Raises :class:`SedConfigError` (nothing written) for ``replace``, a bad label, unknown
+    names, a field without distance, or a filter the grid lacks.
     """
+    if replace:
+        raise SedConfigError(REPLACE_REFUSED)
+    label = check_label(label)
     t0 = time.perf_counter()
     stored = ensure_grid(engine, model, metallicity, name=grid)
     if stored.model != model.strip().lower():
         raise SedConfigError(f"grid {stored.name} is a {stored.model_name} grid, not {model}")
     clock = {"ssp_grid": time.perf_counter() - t0, "start": time.perf_counter()}
-    settings = FitSettings(error_floor, ebv_max, ebv_step, max_error, min_bands, stand_ins)
+    settings = FitSettings(
+        error_floor, ebv_max, ebv_step, max_error, min_bands, stand_ins, label=label
+    )
     name = method_name(stored, settings)
     config = method_config(stored, settings)
 
@@ -752,14 +795,10 @@ def fit_release(
         if no_distance:
             raise SedConfigError(f"no galaxy distance for field(s) {', '.join(no_distance)}")
         method_row = conn.execute(select(SedMethod.id).where(SedMethod.name == name)).scalar()
-        if method_row is not None and not replace:
+        if method_row is not None:
             n = _count_existing(conn, method_row, rel.id, field_ids)
             if n:
-                raise SedRunConflictError(
-                    f"method {name!r} already has {n} fits of release {rel.name} "
-                    f"v{rel.version}{'' if field is None else ' in the selected fields'}; "
-                    "pass --replace (replace=True) to refit"
-                )
+                raise _rerun_refused(name, n, rel, field is not None)
         grids, used = {}, {}
         for fp in photometry:
             pairs = list(zip(fp.filters, fp.instruments, strict=True))
@@ -804,7 +843,7 @@ def fit_release(
         "release_version": rel.version,
         "fields": [asdict(f) for f in summary.fields],
         "selection": "all fields" if field is None else "fields " + ",".join(selected["field"]),
-        "options": {**asdict(settings), "replace": replace, "set_default": set_default},
+        "options": {**asdict(settings), "set_default": set_default},
     }
     try:
         with write_transaction(engine) as conn:
@@ -816,13 +855,8 @@ def fit_release(
                 raise SedConfigError(f"release {rel.name} v{rel.version} is {status}")
             method_id = _ensure_method(conn, name, config, stored)
             existing = _count_existing(conn, method_id, rel.id, field_ids)
-            if existing and not replace:
-                raise SedRunConflictError(
-                    f"method {name!r} already has {existing} fits of release {rel.name}; "
-                    "pass --replace to refit"
-                )
-            if existing:  # and replace
-                summary.n_replaced = _delete_existing(conn, method_id, rel.id, field_ids)
+            if existing:  # another run got there first
+                raise _rerun_refused(name, existing, rel, field is not None)
             run_id = conn.execute(
                 insert(ProcessingRun)
                 .values(
@@ -831,9 +865,8 @@ def fit_release(
                     status="running",
                     config=run_config,
                     code_version=code_version(),
-                    # the clock (and precision) of catalogue_release.completed_at: the
-                    # immutability triggers tell a later refit from the release's own rows
-                    # by comparing the two (schema/immutability.py PART_OF_RELEASE)
+                    # the clock (and precision) of catalogue_release.completed_at, so that
+                    # runs order correctly against the release's completion
                     started_at=dt.datetime.now(dt.UTC),
                 )
                 .returning(ProcessingRun.id)
@@ -871,7 +904,6 @@ def fit_release(
                 "write": clock["write"] - clock["fit"],
             }
             run_config["n_fitted"] = summary.n_fitted
-            run_config["n_replaced"] = summary.n_replaced
             run_config["seconds"] = {k: round(v, 3) for k, v in summary.seconds.items()}
             conn.execute(
                 update(ProcessingRun)

@@ -1,20 +1,28 @@
 """Immutability of complete releases, enforced by the database (DESIGN.md §4, §6; issue 13).
 
-Triggers on PostgreSQL and SQLite refuse UPDATE and DELETE of
+At head, triggers on PostgreSQL and SQLite refuse UPDATE and DELETE of
 
 * a ``complete`` or ``superseded`` row of ``catalogue_release``, except the two changes a
   complete release may get: status ``complete`` -> ``superseded`` (a newer version was
   ingested) and a new ``default_sed_method_id`` (``process sed --set-default``);
-* the rows that belong to such a release (:data:`PROTECTED_TABLES`): its files, sources,
-  photometry / morphology / SED fits that came with it (:data:`PART_OF_RELEASE`: no
-  ``run_id``, or a run started before the release was completed), classifications (of the
-  release that delivered them, else of the source's release), and its complete processing
-  runs.
+* EVERY row that belongs to such a release: its files, sources, photometry, morphology,
+  SED fits and candidate selections, whichever run wrote them and whenever (also a later
+  SED refit: :data:`PROTECTED_TABLES_V2`, revision 0011), its classifications (of the
+  release that delivered them, else of the source's release), its complete processing
+  runs (:data:`PROTECTED_TABLES`, revision 0007) and its ``catalogue_entry`` rows
+  (revision 0010).
 
 INSERTs are never refused: new SED fits, classifications, morphology and processing runs
-may be added to a complete release. Outputs of a run started after the release was
-completed may be replaced by a later run (``process sed --replace``), which records what it
-replaced.
+may be added to a complete release, and once added they are frozen with it. A refit
+therefore never replaces earlier fits: it is a new SED method beside them (``process sed
+--label``), and ``--set-default`` chooses the one ``cluster_catalogue`` shows.
+
+History: revisions 0007 and 0008 froze photometry, morphology, SED fits and selections
+only when they were part of the release (:data:`PART_OF_RELEASE`: no ``run_id``, or a run
+started before the release was completed), so a later run's outputs could be deleted (the
+former ``process sed --replace``). Revision 0011 dropped that condition; its downgrade
+restores it. The constants those revisions import stay as they were, so that they replay
+exactly.
 
 The one way out is ``clustercat db drop-release``: inside its transaction it lists the
 release in ``release_drop_guard``; the triggers let changes of a listed release through,
@@ -26,11 +34,11 @@ without the guard row.
 A table added later joins with :func:`protect_table` in its migration, given the SQL that
 leads from a row (``OLD``) to its release id, e.g.::
 
-    protect_table(op.get_bind(), ProtectedTable("source_selection", (SOURCE_RELEASE,),
-                                                PART_OF_RELEASE))
+    protect_table(op.get_bind(), ProtectedTable("catalogue_entry", ("OLD.release_id",)))
 
 SQLite recreates a table in ``batch_alter_table`` when it must; its triggers vanish with
-it, so such a migration calls :func:`protect_table` again afterwards.
+it, so such a migration calls :func:`protect_table` again afterwards (with the table's
+current spec, e.g. from :data:`PROTECTED_TABLES_V2`).
 """
 
 from __future__ import annotations
@@ -53,12 +61,13 @@ MUTABLE_RELEASE_COLUMNS = ("status", "default_sed_method_id")
 #: SQL from a row with a ``source_id`` to its release id.
 SOURCE_RELEASE = "(SELECT s.release_id FROM source s WHERE s.id = OLD.source_id)"
 
-#: Condition for a row with a ``run_id`` to be part of its release: it came with the
+#: Condition of revisions 0007 and 0008 (undone by 0011; kept for their replay and for
+#: 0011's downgrade) for a row with a ``run_id`` to be part of its release: it came with the
 #: catalogue (no run), or from a run that started before the release was completed (e.g.
 #: the image pipeline's run, written in the release's own ingest). Rows of runs started
-#: later (an SED refit) are additions that a later run may replace. Writers set both
-#: ``started_at`` and ``completed_at`` from the same clock at microsecond precision (the
-#: database default, CURRENT_TIMESTAMP, has whole seconds on SQLite).
+#: later (an SED refit) were left unprotected. Writers set both ``started_at`` and
+#: ``completed_at`` from the same clock at microsecond precision (the database default,
+#: CURRENT_TIMESTAMP, has whole seconds on SQLite).
 PART_OF_RELEASE = (
     "(OLD.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM processing_run pr "
     "JOIN catalogue_release rr ON rr.id = pr.release_id WHERE pr.id = OLD.run_id "
@@ -89,7 +98,8 @@ class ProtectedTable:
     only_if: str | None = None
 
 
-#: The tables protected by revision 0007.
+#: The tables protected by revision 0007 (revision 0011 re-protects photometry, morphology and
+#: sed_fit without the condition: :data:`PROTECTED_TABLES_V2`).
 PROTECTED_TABLES: tuple[ProtectedTable, ...] = (
     ProtectedTable("release_file", ("OLD.release_id",)),
     ProtectedTable("source", ("OLD.release_id",)),
@@ -99,6 +109,24 @@ PROTECTED_TABLES: tuple[ProtectedTable, ...] = (
     # a class belongs to the release that delivered it (StarcNet), else the source's release
     ProtectedTable("classification", (f"COALESCE(OLD.release_id, {SOURCE_RELEASE})",)),
     ProtectedTable("processing_run", ("OLD.release_id",), "OLD.status = 'complete'"),
+)
+
+#: The tables revision 0011 re-protects without :data:`PART_OF_RELEASE`: every row of a
+#: complete release is frozen, whichever run wrote it and whenever (never lose data).
+PROTECTED_TABLES_V2: tuple[ProtectedTable, ...] = (
+    ProtectedTable("photometry", (SOURCE_RELEASE,)),
+    ProtectedTable("morphology", (SOURCE_RELEASE,)),
+    ProtectedTable("sed_fit", (SOURCE_RELEASE,)),
+    ProtectedTable("source_selection", (SOURCE_RELEASE,)),
+)
+
+#: What 0011's downgrade restores for those tables: 0007's and 0008's protection, with
+#: :data:`PART_OF_RELEASE`.
+PROTECTED_TABLES_V1_PARTIAL: tuple[ProtectedTable, ...] = (
+    ProtectedTable("photometry", (SOURCE_RELEASE,), PART_OF_RELEASE),
+    ProtectedTable("morphology", (SOURCE_RELEASE,), PART_OF_RELEASE),
+    ProtectedTable("sed_fit", (SOURCE_RELEASE,), PART_OF_RELEASE),
+    ProtectedTable("source_selection", (SOURCE_RELEASE,), PART_OF_RELEASE),
 )
 
 

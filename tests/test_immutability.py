@@ -2,8 +2,8 @@
 
 As the owner through plain SQL (SQLite has no other user; on PostgreSQL the test superuser
 owns the tables) and, on PostgreSQL, as a writer login role: UPDATE and DELETE of a complete
-release's rows fail; the allowed changes pass; ``clustercat db drop-release`` works for the
-owner only.
+release's rows fail, also of rows a later run added (an SED refit; revision 0011); the
+allowed changes pass; ``clustercat db drop-release`` works for the owner only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from clustercat.schema.catalogue_entry import write_catalogue_entries
 from clustercat.schema.immutability import (
     IMMUTABLE_SQLSTATE,
     PROTECTED_TABLES,
+    PROTECTED_TABLES_V2,
     drop_release,
     protected_tables,
 )
@@ -53,6 +54,56 @@ REFUSED = [
 ]
 
 
+#: Rows a run started after the release completed adds (``:run`` the run, ``:m`` an SED
+#: method, ``:r`` the release): an SED refit, and image-pipeline outputs of a later run.
+LATER_RUN_ROWS = [
+    "INSERT INTO sed_fit (source_id, method_id, run_id, log_age) "
+    "SELECT id, :m, :run, 7.5 FROM source WHERE release_id = :r",
+    "INSERT INTO photometry (source_id, filter_id, kind, radius_px, status, mag_vega, mag_err, "
+    "run_id) SELECT id, (SELECT min(id) FROM filter), 'aperture', 4, 'measured', 21, 0.1, :run "
+    "FROM source WHERE release_id = :r",
+    "INSERT INTO morphology (source_id, constants_version, ci, run_id) "
+    "SELECT id, 'later run', 1.5, :run FROM source WHERE release_id = :r",
+    "INSERT INTO source_selection (source_id, run_id, constants_version, passes_general, "
+    "passes_morph_quality, in_semi_empirical, super_hd, is_double, candidate) "
+    "SELECT id, :run, 'later run', TRUE, TRUE, TRUE, FALSE, FALSE, TRUE FROM source "
+    "WHERE release_id = :r",
+]
+
+#: Statements on those rows a complete release must refuse too (``:r`` is the run id).
+REFUSED_LATER_RUN = [
+    "UPDATE sed_fit SET log_age = 8 WHERE run_id = :r",
+    "DELETE FROM sed_fit WHERE run_id = :r",
+    "UPDATE photometry SET mag_vega = 22 WHERE run_id = :r",
+    "DELETE FROM photometry WHERE run_id = :r",
+    "UPDATE morphology SET ci = 2 WHERE run_id = :r",
+    "DELETE FROM morphology WHERE run_id = :r",
+    "UPDATE source_selection SET candidate = FALSE WHERE run_id = :r",
+    "DELETE FROM source_selection WHERE run_id = :r",
+]
+
+
+def _add_later_run(conn: Connection, release_id: int, method: str) -> int:
+    """A run (started now, after the release completed) with its rows of
+    :data:`LATER_RUN_ROWS` under a new SED method ``method``; returns the run id."""
+    run = conn.execute(
+        text("INSERT INTO processing_run (module, release_id, status, started_at) "
+             "VALUES ('sed', :r, 'running', :t) RETURNING id"),
+        {"r": release_id, "t": dt.datetime.now(dt.UTC)},
+    ).scalar_one()  # fmt: skip
+    method_id = conn.execute(
+        text("INSERT INTO sed_method (name) VALUES (:n) RETURNING id"), {"n": method}
+    ).scalar_one()
+    for sql in LATER_RUN_ROWS:
+        conn.execute(text(sql), {"m": method_id, "run": run, "r": release_id})
+    return int(run)
+
+
+def _later_run_counts(conn: Connection, run: int) -> list[int]:
+    tables = ("sed_fit", "photometry", "morphology", "source_selection")
+    return [_count(conn, f"SELECT count(*) FROM {t} WHERE run_id = :r", r=run) for t in tables]
+
+
 def _refused(conn: Connection, sql: str, release_id: int) -> DBAPIError:
     with pytest.raises(DBAPIError) as excinfo, conn.begin_nested():
         conn.execute(text(sql), {"r": release_id})
@@ -69,9 +120,12 @@ def _count(conn: Connection, sql: str, **params) -> int:  # noqa: ANN003
 def test_every_release_table_has_the_triggers(connection: Connection, backend: str) -> None:
     have = protected_tables(connection)
     wanted = {"catalogue_release", *(spec.table for spec in PROTECTED_TABLES)}
-    if "source_selection" in metadata.tables:
-        wanted.add("source_selection")
+    wanted |= {spec.table for spec in PROTECTED_TABLES_V2}
+    if "catalogue_entry" in metadata.tables:
+        wanted.add("catalogue_entry")
     assert wanted <= have, wanted - have
+    # at head (revision 0011) their protection has no condition: every row is frozen
+    assert all(spec.only_if is None for spec in PROTECTED_TABLES_V2)
 
 
 def test_owner_sql_cannot_change_a_complete_release(
@@ -115,23 +169,15 @@ def test_allowed_changes_of_a_complete_release(
         text("SELECT sum(log_age) FROM cluster_catalogue WHERE release = 'allowed'")
     ).scalar()
     assert ages == pytest.approx(2 * 9.9)
-    # new rows may be added: a processing run and its SED fits
-    run = connection.execute(
-        text("INSERT INTO processing_run (module, release_id, status) VALUES ('sed', :r, "
-             "'running') RETURNING id"), {"r": rid},
-    ).scalar_one()  # fmt: skip
-    method = connection.execute(
-        text("INSERT INTO sed_method (name) VALUES ('refit') RETURNING id")
-    ).scalar_one()
-    connection.execute(
-        text("INSERT INTO sed_fit (source_id, method_id, run_id, log_age) "
-             "SELECT id, :m, :run, 7.5 FROM source WHERE release_id = :r"),
-        {"m": method, "run": run, "r": rid},
-    )  # fmt: skip
-    # ... and a refit run's rows (run started after completion) may be replaced
-    deleted = connection.execute(text("DELETE FROM sed_fit WHERE run_id = :run"), {"run": run})
-    assert deleted.rowcount == 2
-    # the catalogue's own fits may not
+    # new rows may be added: a processing run (started after completion), its SED fits, and
+    # photometry, morphology and selections of that later run
+    run = _add_later_run(connection, rid, "refit")
+    assert _later_run_counts(connection, run) == [2, 2, 2, 2]
+    # ... but once added they are frozen with the release, like the catalogue's own rows
+    for sql in REFUSED_LATER_RUN:
+        _refused(connection, sql, run)
+    assert _later_run_counts(connection, run) == [2, 2, 2, 2]
+    assert _count(connection, "SELECT sum(log_age) FROM sed_fit WHERE run_id = :r", r=run) == 15
     _refused(connection, "DELETE FROM sed_fit WHERE run_id IS NULL AND source_id IN "
              "(SELECT id FROM source WHERE release_id = :r)", rid)  # fmt: skip
     # a running processing run may finish; a complete one is frozen
@@ -146,6 +192,47 @@ def test_allowed_changes_of_a_complete_release(
     )
     _refused(connection, "UPDATE catalogue_release SET status = 'complete' WHERE id = :r", rid)
     _refused(connection, "DELETE FROM source WHERE release_id = :r", rid)
+
+
+def test_revision_0011_freezes_later_runs_and_its_downgrade_restores_0010(
+    migrated_url: str, backend: str
+) -> None:
+    engine = make_engine(migrated_url)
+    try:
+        assert migrate.current_revision(engine) == "0011"
+        with session_scope(engine) as session:
+            rid = make_release(session, name="refitted", status="loading", n_sources=2).id
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE catalogue_release SET status = 'complete', completed_at = :t "
+                     "WHERE id = :r"), {"t": dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "r": rid},
+            )  # fmt: skip
+            write_catalogue_entries(conn, rid)
+            conn.execute(
+                text("INSERT INTO release_file (release_id, path, sha256, size_bytes) "
+                     "VALUES (:r, 'refitted.fits', :h, 10)"), {"r": rid, "h": "0" * 64},
+            )  # fmt: skip
+            run = _add_later_run(conn, rid, "refit of 0011")
+        with engine.connect() as conn:
+            for sql in REFUSED_LATER_RUN:
+                _refused(conn, sql, run)
+        migrate.downgrade(migrated_url, "0010")  # a refit's rows could be deleted at 0010
+        with engine.connect() as conn:
+            with conn.begin_nested():
+                for sql in REFUSED_LATER_RUN:
+                    assert conn.execute(text(sql), {"r": run}).rowcount == 2, sql
+                assert _later_run_counts(conn, run) == [0, 0, 0, 0]
+            conn.rollback()
+            for sql in REFUSED:  # the release's own rows stay frozen
+                _refused(conn, sql, rid)
+            assert _later_run_counts(conn, run) == [2, 2, 2, 2]
+        migrate.upgrade(migrated_url)
+        with engine.connect() as conn:
+            for sql in REFUSED_LATER_RUN:
+                _refused(conn, sql, run)
+            assert _later_run_counts(conn, run) == [2, 2, 2, 2]
+    finally:
+        engine.dispose()
 
 
 def test_loading_releases_stay_writable(connection: Connection, session, backend: str) -> None:  # noqa: ANN001
@@ -252,7 +339,12 @@ def test_writer_adds_releases_but_cannot_alter_or_drop_them(
                 text("INSERT INTO processing_run (module, release_id, status) "
                      "VALUES ('sed', :r, 'complete')"), {"r": rid},
             )  # fmt: skip
+            # ... and a refit (with later image-pipeline rows), which is then frozen too
+            later = _add_later_run(conn, rid, "writer refit")
             conn.commit()
+            for sql in REFUSED_LATER_RUN:
+                _refused(conn, sql, later)
+            assert _later_run_counts(conn, later) == [6, 6, 6, 6]
             _refused(conn, "DELETE FROM processing_run WHERE release_id = :r", rid)
             # neither the guard table nor drop-release are open to the writer
             with pytest.raises(DBAPIError) as excinfo, conn.begin_nested():
@@ -267,6 +359,9 @@ def test_writer_adds_releases_but_cannot_alter_or_drop_them(
         with owner.connect() as conn:
             for sql in REFUSED:
                 _refused(conn, sql, made)
+            for sql in REFUSED_LATER_RUN:
+                _refused(conn, sql, later)
+            assert _later_run_counts(conn, later) == [6, 6, 6, 6]
         out = CliRunner().invoke(
             main,
             ["--database", migrated_url, "db", "drop-release", "by-writer", "--version", "1",

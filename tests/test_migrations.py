@@ -49,7 +49,8 @@ def test_each_revision_steps_down_and_up(empty_db_url: str) -> None:
         seen.append(migrate.current_revision(engine))
     engine.dispose()
     assert seen == [
-        "0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001", None
+        "0011", "0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002",
+        "0001", None,
     ]  # fmt: skip
     migrate.upgrade(empty_db_url)
     _assert_at_head_without_drift(empty_db_url)
@@ -80,7 +81,7 @@ def test_cli_upgrade_and_check(empty_db_url: str) -> None:
     runner = CliRunner()
     before = runner.invoke(main, ["--database", empty_db_url, "db", "check"])
     assert before.exit_code == 1
-    assert "head is 0010" in before.output
+    assert "head is 0011" in before.output
 
     up = runner.invoke(main, ["--database", empty_db_url, "db", "upgrade"])
     assert up.exit_code == 0, up.output
@@ -88,10 +89,10 @@ def test_cli_upgrade_and_check(empty_db_url: str) -> None:
 
     check = runner.invoke(main, ["--database", empty_db_url, "db", "check"])
     assert check.exit_code == 0, check.output
-    assert "at head (0010)" in check.output
+    assert "at head (0011)" in check.output
 
     current = runner.invoke(main, ["--database", empty_db_url, "db", "current"])
-    assert current.output.strip() == "0010"
+    assert current.output.strip() == "0011"
 
     refused = runner.invoke(main, ["--database", empty_db_url, "db", "downgrade", "base"])
     assert refused.exit_code != 0 and "--yes" in refused.output

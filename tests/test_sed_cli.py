@@ -89,7 +89,7 @@ def test_ssp_build_list_and_track(cli_url: str, cli_engine: Engine, tmp_path) ->
     assert _run(ssp_group, cli_url, "track", "bc03", "--x", "VI").exit_code == 2
 
 
-def test_process_sed_field_rerun_replace_and_default(cli_url: str, cli_engine: Engine) -> None:
+def test_process_sed_field_rerun_label_and_default(cli_url: str, cli_engine: Engine) -> None:
     args = ("sed", "--release", "legus", "--field", "ngc628c", "--model", "yggdrasil")
     first = _run(process_group, cli_url, *args)
     assert first.exit_code == 0, first.output
@@ -100,22 +100,51 @@ def test_process_sed_field_rerun_replace_and_default(cli_url: str, cli_engine: E
     )
     n_valid = _scalar(cli_engine, N_VALID_SQL, field="ngc628c")
     assert _scalar(cli_engine, count, m=YGG_METHOD) == n_valid == 3074
+    total = "SELECT count(*) FROM sed_fit"
+    n_total = _scalar(cli_engine, total)
 
     refused = _run(process_group, cli_url, *args)
-    assert refused.exit_code == 3 and "--replace" in _flat(refused.output)
+    assert refused.exit_code == 3, refused.output
+    assert "never replaced" in _flat(refused.output) and "--label" in _flat(refused.output)
     assert _scalar(cli_engine, count, m=YGG_METHOD) == 3074
+    gone = _run(process_group, cli_url, *args, "--replace", "--set-default")
+    assert gone.exit_code == 2, gone.output
+    assert "--replace" in _flat(gone.output) and "--label" in _flat(gone.output)
+    assert "--replace" not in _run(process_group, cli_url, "sed", "--help").output
+    assert _scalar(cli_engine, total) == n_total
 
-    replaced = _run(process_group, cli_url, *args, "--replace", "--set-default")
-    assert replaced.exit_code == 0, replaced.output
-    assert "replaced 3074 earlier fits" in _flat(replaced.output)
-    assert "cluster_catalogue shows" in _flat(replaced.output)
+    labelled = f"{YGG_METHOD} [after-fix]"
+    refit = _run(process_group, cli_url, *args, "--label", "after-fix", "--set-default")
+    assert refit.exit_code == 0, refit.output
+    assert f"'{labelled}'" in _flat(refit.output)
+    assert "cluster_catalogue shows" in _flat(refit.output)
+    assert _scalar(cli_engine, count, m=labelled) == 3074
+    assert _scalar(cli_engine, count, m=YGG_METHOD) == 3074  # the first fits stay
+    assert _scalar(cli_engine, total) == n_total + 3074
     shown = (
         "SELECT count(*) FROM cluster_catalogue c JOIN sed_fit sf ON sf.source_id = c.source_pk "
         "JOIN sed_method m ON m.id = sf.method_id AND m.name = :m WHERE c.field = 'ngc628c' "
         "AND c.log_age = sf.log_age AND c.log_mass = sf.log_mass AND c.ebv = sf.ebv"
     )
-    assert _scalar(cli_engine, shown, m=YGG_METHOD) == 3074
+    assert _scalar(cli_engine, shown, m=labelled) == 3074
+    assert _scalar(
+        cli_engine,
+        "SELECT count(*) FROM cluster_catalogue c JOIN catalogue_release r "
+        "ON r.id = c.release_id JOIN sed_method m ON m.id = r.default_sed_method_id "
+        "WHERE m.name = :m",
+        m=labelled,
+    ) == _scalar(cli_engine, "SELECT count(*) FROM cluster_catalogue")  # fmt: skip
     assert _scalar(cli_engine, count, m=LEGUS_METHOD) == 2327  # the catalogue's rows stay
+    again = _run(process_group, cli_url, *args, "--label", "after-fix")
+    assert again.exit_code == 3 and "already has 3074 fits" in _flat(again.output)
+    bad = _run(process_group, cli_url, *args, "--label", "")
+    assert bad.exit_code == 2 and "label" in _flat(bad.output)
+    assert _scalar(cli_engine, total) == n_total + 3074
+    first_fits = _run(process_group, cli_url, "sed-default", "--release", "legus", "--method",
+                      YGG_METHOD)  # fmt: skip
+    assert first_fits.exit_code == 0, first_fits.output
+    assert f"'{labelled}'" in _flat(first_fits.output)  # the previous default, named
+    assert _scalar(cli_engine, shown, m=YGG_METHOD) == 3074
 
     back = _run(process_group, cli_url, "sed-default", "--release", "legus", "--method",
                 LEGUS_METHOD)  # fmt: skip

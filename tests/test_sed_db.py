@@ -205,28 +205,49 @@ def test_refit_ngc628c_with_yggdrasil_agrees_with_legus(
           f"mass {float(agree.mass):.2%} E(B-V) {float(agree.ebv):.2%}")  # fmt: skip
 
 
-def test_rerun_refused_replace_refits(sed_engine: Engine, ygg_run: sed_db.SedRunSummary) -> None:
+def test_rerun_refused_labelled_refit_sits_beside(
+    sed_engine: Engine, ygg_run: sed_db.SedRunSummary
+) -> None:
     before = _counts(sed_engine)
-    with pytest.raises(sed_db.SedRunConflictError, match="replace"):
+    with pytest.raises(sed_db.SedRunConflictError, match="never replaced.*--label"):
         sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c")
+    with pytest.raises(sed_db.SedConfigError, match="--replace .* is gone.*--label"):
+        sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c", replace=True)
+    with pytest.raises(sed_db.SedConfigError, match="label"):
+        sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c", label="[x]")
     assert _counts(sed_engine) == before  # refused: nothing written, no run recorded
-    values = "SELECT source_id, log_age, log_mass, ebv FROM sed_fit WHERE method_id = :m ORDER BY 1"
+    per_method = "SELECT count(*) FROM sed_fit WHERE method_id = :m"
+    assert _scalar(sed_engine, per_method, m=ygg_run.method_id) == 3074
+    values = (
+        "SELECT source_id, log_age, log_mass, ebv, run_id FROM sed_fit WHERE method_id = :m "
+        "ORDER BY 1"
+    )
     with sed_engine.connect() as conn:
         old = conn.execute(text(values), {"m": ygg_run.method_id}).all()
-    again = sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c", replace=True)
-    assert again.method_id == ygg_run.method_id and again.run_id != ygg_run.run_id
-    assert again.n_replaced == 3074 and again.n_fitted == 3074
+
+    again = sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c", label="fix 1")
+    assert again.method == f"{YGG_METHOD} [fix 1]" and again.n_fitted == 3074
+    assert again.method_id != ygg_run.method_id and again.run_id != ygg_run.run_id
     after = _counts(sed_engine)
-    assert after["sed_fit"] == before["sed_fit"]
+    assert after["sed_fit"] == before["sed_fit"] + 3074  # added beside, nothing deleted
+    assert after["sed_method"] == before["sed_method"] + 1
     assert after["processing_run"] == before["processing_run"] + 1
     with sed_engine.connect() as conn:
-        runs = conn.execute(
-            text("SELECT DISTINCT run_id FROM sed_fit WHERE method_id = :m"),
-            {"m": ygg_run.method_id},
-        ).scalars().all()  # fmt: skip
-        new = conn.execute(text(values), {"m": ygg_run.method_id}).all()
-    assert runs == [again.run_id]
-    assert new == old  # deterministic refit
+        kept = conn.execute(text(values), {"m": ygg_run.method_id}).all()
+        new = conn.execute(text(values), {"m": again.method_id}).all()
+        cfg = conn.execute(
+            text("SELECT config FROM sed_method WHERE id = :m"), {"m": again.method_id}
+        ).scalar_one()
+    assert kept == old  # the first fits, their run included, are untouched
+    assert [r[:4] for r in new] == [r[:4] for r in old]  # deterministic refit
+    assert {r.run_id for r in new} == {again.run_id}
+    cfg = cfg if isinstance(cfg, dict) else json.loads(cfg)
+    assert cfg["label"] == "fix 1" and cfg["ssp_grid"] == ygg_run.grid
+
+    # the labelled method is a method like any other: its second run is refused too
+    with pytest.raises(sed_db.SedRunConflictError, match=r"\[fix 1\]' already has 3074 fits"):
+        sed_db.fit_release(sed_engine, "legus", "yggdrasil", field="ngc628c", label=" fix 1 ")
+    assert _counts(sed_engine) == after
 
 
 def test_set_default_shows_new_fits_and_touches_no_data(
@@ -247,25 +268,32 @@ def test_set_default_shows_new_fits_and_touches_no_data(
     assert _scalar(sed_engine, view, method=LEGUS_METHOD) == 1901
     counts = _counts(sed_engine)
     run = sed_db.fit_release(
-        sed_engine, "legus", "yggdrasil", field="ngc628c", replace=True, set_default=True
+        sed_engine, "legus", "yggdrasil", field="ngc628c", label="default", set_default=True
     )
+    labelled = f"{YGG_METHOD} [default]"
     try:
-        assert run.default_set
-        assert _scalar(sed_engine, view, method=YGG_METHOD) == 3074
+        assert run.default_set and run.method == labelled
+        assert _scalar(sed_engine, view, method=labelled) == 3074
         assert _scalar(sed_engine, view, method=LEGUS_METHOD) < 1901 * 0.7  # other values
         assert _scalar(
             sed_engine,
             "SELECT count(*) FROM cluster_catalogue WHERE field = 'ngc628e' AND log_age IS NULL",
         ) == 593  # fmt: skip
         after = _counts(sed_engine)
-        assert {k: after[k] for k in ("sed_fit", "source", "photometry")} == {
-            k: counts[k] for k in ("sed_fit", "source", "photometry")
+        assert after["sed_fit"] == counts["sed_fit"] + 3074
+        assert {k: after[k] for k in ("source", "photometry")} == {
+            k: counts[k] for k in ("source", "photometry")
         }
         with sed_engine.connect() as conn:
             assert conn.execute(text(legus_rows), {"n": LEGUS_METHOD}).one() == legus_before
+        # the first Yggdrasil fits may be shown instead; no row changes either way
+        old, new = sed_db.set_default_sed_method(sed_engine, "legus", YGG_METHOD)
+        assert (old, new) == (run.method_id, ygg_run.method_id)
+        assert _scalar(sed_engine, view, method=YGG_METHOD) == 3074
+        assert _counts(sed_engine) == after
     finally:
         old, new = sed_db.set_default_sed_method(sed_engine, "legus", LEGUS_METHOD)
-    assert old == run.method_id
+    assert old == ygg_run.method_id
     assert _scalar(sed_engine, view, method=LEGUS_METHOD) == 1901  # restored exactly
     with pytest.raises(sed_db.SedConfigError, match="no SED method"):
         sed_db.set_default_sed_method(sed_engine, "legus", "no such method")

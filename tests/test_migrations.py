@@ -49,7 +49,7 @@ def test_each_revision_steps_down_and_up(empty_db_url: str) -> None:
         seen.append(migrate.current_revision(engine))
     engine.dispose()
     assert seen == [
-        "0011", "0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002",
+        "0012", "0011", "0010", "0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002",
         "0001", None,
     ]  # fmt: skip
     migrate.upgrade(empty_db_url)
@@ -81,7 +81,7 @@ def test_cli_upgrade_and_check(empty_db_url: str) -> None:
     runner = CliRunner()
     before = runner.invoke(main, ["--database", empty_db_url, "db", "check"])
     assert before.exit_code == 1
-    assert "head is 0011" in before.output
+    assert "head is 0012" in before.output
 
     up = runner.invoke(main, ["--database", empty_db_url, "db", "upgrade"])
     assert up.exit_code == 0, up.output
@@ -89,10 +89,40 @@ def test_cli_upgrade_and_check(empty_db_url: str) -> None:
 
     check = runner.invoke(main, ["--database", empty_db_url, "db", "check"])
     assert check.exit_code == 0, check.output
-    assert "at head (0011)" in check.output
+    assert "at head (0012)" in check.output
 
     current = runner.invoke(main, ["--database", empty_db_url, "db", "current"])
-    assert current.output.strip() == "0011"
+    assert current.output.strip() == "0012"
 
     refused = runner.invoke(main, ["--database", empty_db_url, "db", "downgrade", "base"])
     assert refused.exit_code != 0 and "--yes" in refused.output
+
+
+def test_0012_corrects_the_legus_sed_method_of_older_databases(empty_db_url: str) -> None:
+    from clustercat.ingest.legus_layouts import SED_METHOD
+
+    migrate.upgrade(empty_db_url, "0011")
+    engine = make_engine(empty_db_url)
+    law = text("SELECT extinction_law, description FROM sed_method WHERE name = :n")
+    try:
+        with engine.begin() as conn:  # as ingested before 0012
+            conn.execute(
+                text(
+                    "INSERT INTO sed_method (name, extinction_law, description) "
+                    "VALUES (:n, 'starburst (Calzetti et al. 2000)', 'old text')"
+                ),
+                {"n": SED_METHOD.name},
+            )
+        migrate.upgrade(empty_db_url)
+        with engine.connect() as conn:
+            assert tuple(conn.execute(law, {"n": SED_METHOD.name}).one()) == (
+                SED_METHOD.extinction_law,
+                SED_METHOD.description,
+            )
+        migrate.downgrade(empty_db_url, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(law, {"n": SED_METHOD.name}).one()[0] == (
+                "starburst (Calzetti et al. 2000)"
+            )
+    finally:
+        engine.dispose()

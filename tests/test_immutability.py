@@ -199,7 +199,7 @@ def test_revision_0011_freezes_later_runs_and_its_downgrade_restores_0010(
 ) -> None:
     engine = make_engine(migrated_url)
     try:
-        assert migrate.current_revision(engine) == "0011"
+        assert migrate.current_revision(engine) == migrate.head_revision()  # 0011 or later
         with session_scope(engine) as session:
             rid = make_release(session, name="refitted", status="loading", n_sources=2).id
         with engine.begin() as conn:

@@ -1,9 +1,10 @@
 """Caching of the dashboard: one engine per database URL, page results keyed by their inputs.
 
-Every cached result is keyed by the database URL, the :func:`~.queries.state_token` of the
-database (release ids, names, versions, statuses, completion times, runs: it changes when a
-release is ingested or changes status, or a run is added) and the page's parameters, which
-always include the release ids. One release's numbers are therefore never served for
+Every cached result is keyed by the database URL, the
+:func:`~clustercat.processing.readers_releases.database_fingerprint` of the database
+(release ids, names, versions, statuses, completion times, runs: it changes when a release
+is ingested or changes status, or a run is added) and the page's parameters, which always
+include the release ids. One release's numbers are therefore never served for
 another, and a new ingest is visible within :data:`TOKEN_TTL` seconds.
 """
 
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
 import streamlit as st
+from clustercat.processing import analyses
+from clustercat.processing import catalogue_io as cio
+from clustercat.processing import readers_releases as rr
 from clustercat.schema import make_engine
 from sqlalchemy import Engine
 
-from . import data, queries
+from . import data
 
 #: How often (s) the database fingerprint is re-read.
 TOKEN_TTL = 10
@@ -31,13 +36,13 @@ def engine(url: str) -> Engine:
 
 @st.cache_data(ttl=TOKEN_TTL, show_spinner=False)
 def problem(url: str) -> str | None:
-    """Why the database cannot be shown (see :func:`queries.schema_problem`)."""
-    return queries.schema_problem(engine(url))
+    """Why the database cannot be shown (see :func:`readers_releases.schema_problem`)."""
+    return rr.schema_problem(engine(url))
 
 
 @st.cache_data(ttl=TOKEN_TTL, show_spinner=False)
 def token(url: str) -> tuple:
-    return queries.state_token(engine(url))
+    return rr.database_fingerprint(engine(url))
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the releases…")
@@ -58,7 +63,7 @@ def colour_colour(url: str, token: tuple, scope: data.Scope, boxes: str) -> data
 @st.cache_resource(show_spinner="Computing SSP tracks…")
 def colour_tracks(
     url: str, token: tuple, filter_b: str, filter_v: str
-) -> tuple[list[data.Track], list[str]]:
+) -> tuple[list[analyses.ColourTrack], list[str]]:
     return data.colour_tracks(engine(url), filter_b, filter_v)
 
 
@@ -114,7 +119,7 @@ def crossmatch(
     method_b: int | None,
     radius: float,
     run_id: int | None,
-) -> data.CrossmatchData:
+) -> analyses.CrossmatchComparison:
     return data.crossmatch(
         engine(url),
         context(url, token),
@@ -129,8 +134,8 @@ def crossmatch(
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def crossmatch_runs(url: str, token: tuple, release_ids: Sequence[int]):  # noqa: ANN201
-    return queries.crossmatch_runs(engine(url), list(release_ids))
+def crossmatch_runs(url: str, token: tuple, release_ids: Sequence[int]) -> pd.DataFrame:
+    return cio.read_crossmatch_runs(engine(url), list(release_ids))
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner="Selecting sources…")

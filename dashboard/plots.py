@@ -409,7 +409,7 @@ def _function_figure(
                 lc = b["log_centre"].to_numpy(dtype=float)
                 inside = (lc >= fit_range[0]) & (lc <= fit_range[1])
             f = fits[(fits["range"] == rng) & (fits["key"] == key)]
-            lsq = f[f["fit"].str.startswith("binned")]
+            lsq = f[f["fit"] == "binned"]
             slope = (
                 f"{slope_symbol} = {lsq['slope'].iloc[0]:.2f} ± {lsq['slope_err'].iloc[0]:.2f}"
                 if len(lsq)
@@ -461,7 +461,7 @@ def _function_figure(
 
 def slope_table(fits: pd.DataFrame, symbol: str, keys: Sequence[str] = ()) -> pd.DataFrame:
     """W21 Tables 4-5 layout: one row per method, one column per range, ``slope ± error``."""
-    lsq = fits[fits["fit"].str.startswith("binned")]
+    lsq = fits[fits["fit"] == "binned"]
     if lsq.empty:
         return pd.DataFrame()
     cell = [

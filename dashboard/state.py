@@ -7,8 +7,11 @@ own widgets (method pair, radius, ...) are bound too and last while the page is 
 Values that are no longer offered (a galaxy of a release just deselected) are dropped
 before the widget is drawn, so a stale URL never raises.
 
-Query parameters: ``rel`` (releases, repeated), ``gal`` (galaxy), ``meth`` (methods,
-repeated), ``cls`` (class set), ``mvcut`` (apply the M_V cut), ``mv`` (M_V limit, mag).
+Query parameters: ``old`` (offer superseded versions too), ``rel`` (releases, repeated),
+``gal`` (galaxy), ``meth`` (methods, repeated), ``cls`` (class set), ``mvcut`` (apply the M_V
+cut), ``mv`` (M_V limit, mag). The release picker offers the newest complete version of each
+release name and selects one of them by default; superseded versions (still readable through
+the ``_all`` views) are offered only when ``old`` is ticked.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from .data import Context, Scope
 ALL_GALAXIES = "All galaxies"
 DEFAULT_MV_LIMIT = -7.8  # W21 Table 2 sample
 DEFAULT_METHODS = 4  # W21 compares four methods
-_SELECTION = "_clustercat_selection"
+DEFAULT_RELEASES = 1  # the newest complete version of one release
+_SESSION_KEY = "_clustercat_selection"
 
 
 @dataclass(frozen=True)
@@ -92,13 +96,19 @@ def selectbox(
 def sidebar(url: str, token: tuple, ctx: Context) -> Selection:
     """Draw the sidebar (releases, galaxy, methods, class set, M_V limit); keep the result."""
     side = st.sidebar
-    shown = ctx.shown
+    superseded = side.checkbox(
+        "Offer superseded versions", value=False, key="old", bind="query-params",
+        help="Older versions of a release, replaced by a newer complete one (still readable "
+        "through the _all views). Off: only the newest complete version of each release.",
+    )  # fmt: skip
+    shown = ctx.offered(superseded)
     labels = shown["label"].tolist()
+    newest = ctx.shown["label"].tolist()
     releases = multiselect(
         side,
         "Release(s)",
         labels,
-        labels[:DEFAULT_METHODS],
+        newest[:DEFAULT_RELEASES],
         "rel",
         help="Catalogue releases to show. Several releases are compared side by side "
         "(PHANGS-HST vs LEGUS, or two versions of one survey).",
@@ -158,10 +168,10 @@ def sidebar(url: str, token: tuple, ctx: Context) -> Selection:
     side.divider()
     side.caption(f"Database: `{make_url(url).render_as_string(hide_password=True)}`")
     selection = Selection(url=url, token=token, context=ctx, scope=scope)
-    st.session_state[_SELECTION] = selection
+    st.session_state[_SESSION_KEY] = selection
     return selection
 
 
 def current() -> Selection:
     """The selection the entry script stored for this run."""
-    return st.session_state[_SELECTION]
+    return st.session_state[_SESSION_KEY]

@@ -1,13 +1,21 @@
 """Catalogue science over the database: colour boxes, agreement, mass and age functions.
 
-Each function takes an ``Engine`` or ``Connection`` and plain parameters and returns tidy
-:class:`pandas.DataFrame` objects (one row per observation, one column per variable), for
-the dashboard and the ``clustercat analyse`` command. The rows come from the collaborator
-views through :mod:`.catalogue_io` (a few single-view statements per call, joined in
-pandas); the numbers from the pure, separately tested functions of :mod:`.colour_boxes`,
-:mod:`.agreement` and :mod:`.mass_functions`. Loops run over galaxies, fields, methods or
-bins, never over sources. Typical cost on the 28 LEGUS catalogues (36,197 sources): 0.1-0.5
-s per galaxy, 1-2 s for a whole release, on SQLite and on (ANALYZEd) PostgreSQL.
+The one analysis layer of the ``clustercat analyse`` command and the dashboard (which keeps
+only presentation): each rule lives here once, the bin defaults of the mass and age
+functions (:data:`W21_AGE_RANGES`, :data:`MASS_FUNCTION_BINS`, ...), the class sets
+(:data:`~.colour_boxes.CLASS_SETS`), the M_V cut, the Class 4 exclusion from QR, the
+equal-number agreement bins. Functions taking an ``Engine`` or ``Connection`` read their
+rows from the collaborator views through :mod:`.catalogue_io` (a few single-view
+statements per call, joined in pandas; a source's V magnitude is the view's ``mag_v``) and
+call a function of a frame already read (:func:`colour_points`,
+:func:`box_counts_by_galaxy`, :func:`agreement_table`, :func:`mass_function_of`, ...),
+which the dashboard calls on its :func:`panel_sample` (several releases and methods side by
+side, read once). They return tidy :class:`pandas.DataFrame` objects (one row per
+observation, one column per variable); the numbers come from the pure, separately tested
+functions of :mod:`.colour_boxes`, :mod:`.agreement` and :mod:`.mass_functions`. Loops
+run over galaxies, fields, methods or bins, never over sources. Typical cost on the 28
+LEGUS catalogues (36,197 sources): 0.1-0.5 s per galaxy, 1-2 s for a whole release, on
+SQLite and on (ANALYZEd) PostgreSQL.
 
 References (see ``shared/spec/papers/*.extract.md``):
 
@@ -26,6 +34,7 @@ extinction term (W21 §5: M_V = -7.8 <-> m_V = 23.44 at 17.7 Mpc).
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
@@ -53,10 +62,14 @@ from .catalogue_io import (
     read_band_filters,
     read_catalogue,
     read_class_pairs,
+    read_classes,
     read_classified_catalogue,
+    read_crossmatch_pairs,
+    read_crossmatch_runs,
     read_local_background,
     read_methods,
     read_sources,
+    resolve_field,
     resolve_method,
     resolve_release,
 )
@@ -78,23 +91,56 @@ from .footprint import tangent_plane
 from .mass_functions import fit_power_law_binned, fit_power_law_mle, log_binned_function
 
 __all__ = [
+    "AGE_FUNCTION_BINS",
+    "AGE_FUNCTION_FIT_LOG_RANGE",
+    "AGE_FUNCTION_LOG_RANGE",
     "COVARIATES",
+    "LOG_MASS_MIN",
+    "MASS_FUNCTION_BINS",
+    "MASS_FUNCTION_EQUAL_NUMBER",
+    "W21_AGE_RANGES",
+    "W21_MASS_RANGES",
     "Y_COLOURS",
+    "AgreementTables",
+    "ColourPanels",
+    "ColourTrack",
     "CovariateUnavailableError",
+    "CrossmatchComparison",
+    "FunctionPanels",
     "FunctionTables",
+    "Panel",
+    "QualityTables",
     "age_function",
+    "age_function_of",
     "agreement",
+    "agreement_all_pairs",
     "agreement_by_covariate",
+    "agreement_in_bins",
+    "agreement_table",
+    "box_counts_by_galaxy",
+    "brighter_than",
     "cluster_sample",
     "colour_box_counts",
     "colour_box_figure_of_merit",
     "colour_box_quality",
     "colour_colour_points",
+    "colour_panels",
+    "colour_points",
+    "colour_tracks",
+    "compare_classes",
     "confusion",
     "confusion_by_covariate",
+    "crossmatch_comparison",
     "crowding",
+    "function_panels",
     "mass_function",
+    "mass_function_of",
     "ml_count_uncertainty_table",
+    "newest_stored_run",
+    "panel_class_pairs",
+    "panel_sample",
+    "quality_tables",
+    "range_label",
 ]
 
 #: Vertical colours of the colour-colour diagrams: label -> (blue, red) magnitude columns.
@@ -158,23 +204,44 @@ def colour_colour_points(
     Kept: M_V < ``abs_mag_limit`` (strict, W21 Table 2), or every source when None.
     ``methods`` default to every method that classified sources of the release.
     """
-    y_blue, y_red = Y_COLOURS[y_colour]
     with connect(bind) as conn:
         rel = _release(conn, release)
         meths = _methods(conn, rel, methods, galaxies)
         frame = read_classified_catalogue(conn, rel, meths, galaxies, fields)
-    abs_mag = absolute_magnitude(frame["mag_v"].to_numpy(), frame["distance_mpc"].to_numpy())
-    keep = np.ones(len(frame), dtype=bool) if abs_mag_limit is None else abs_mag < abs_mag_limit
-    ycol = y_colour.lower().replace("-", "_minus_")
-    out = frame.loc[
-        keep, ["source_pk", "galaxy", "field", "source_id", "method", "class", "filter_b"]
-    ].copy()
-    out["filter_v"] = frame.loc[keep, "filter_v"]
-    out["v_minus_i"] = (frame[X_COLOUR[0]] - frame[X_COLOUR[1]])[keep]
-    out[ycol] = (frame[y_blue] - frame[y_red])[keep]
-    out["abs_mag_v"] = abs_mag[keep]
     if boxes is None and y_colour == "U-B":
         boxes = WHITMORE2021_BOXES
+    points = colour_points(frame, abs_mag_limit=abs_mag_limit, boxes=boxes or (), y_colour=y_colour)
+    ycol = y_colour.lower().replace("-", "_minus_")
+    columns = ["source_pk", "galaxy", "field", "source_id", "method", "class", "filter_b",
+               "filter_v", "v_minus_i", ycol, "abs_mag_v", "box"]  # fmt: skip
+    return points[columns]
+
+
+def colour_points(
+    frame: pd.DataFrame,
+    *,
+    abs_mag_limit: float | None = -7.8,
+    boxes: Sequence[ColourBox] = WHITMORE2021_BOXES,
+    y_colour: Literal["U-B", "NUV-B"] = "U-B",
+) -> pd.DataFrame:
+    """The points of the colour-colour diagrams from a classified catalogue frame (no reading).
+
+    ``frame``: rows of :func:`~.catalogue_io.read_classified_catalogue` (or
+    :func:`panel_sample`). Kept: M_V < ``abs_mag_limit`` (strict, W21 Table 2; every row when
+    None). Adds ``abs_mag_v``, ``v_minus_i``, ``u_minus_b`` and ``nuv_minus_b`` (mag; NaN
+    where a band is missing) and ``box``: the box of ``boxes`` the point lies in in
+    ``y_colour`` vs V-I (0 for none, and 0 everywhere without boxes).
+    """
+    abs_mag = absolute_magnitude(
+        frame["mag_v"].to_numpy(dtype=float), frame["distance_mpc"].to_numpy(dtype=float)
+    )
+    keep = np.ones(len(frame), dtype=bool) if abs_mag_limit is None else abs_mag < abs_mag_limit
+    out = frame[keep].copy()
+    out["abs_mag_v"] = abs_mag[keep]
+    out["v_minus_i"] = out[X_COLOUR[0]] - out[X_COLOUR[1]]
+    for label, (blue, red) in Y_COLOURS.items():
+        out[label.lower().replace("-", "_minus_")] = out[blue] - out[red]
+    ycol = y_colour.lower().replace("-", "_minus_")
     out["box"] = (
         assign_box(out["v_minus_i"], out[ycol], boxes) if boxes else np.zeros(len(out), np.int64)
     )
@@ -211,45 +278,84 @@ def colour_box_counts(
                 "(colour_colour_points gives the points)"
             )
         boxes = WHITMORE2021_BOXES
-    y_pair = Y_COLOURS[y_colour]
     with connect(bind) as conn:
         rel = _release(conn, release)
         meths = _methods(conn, rel, methods, galaxies)
         frame = read_classified_catalogue(conn, rel, meths, galaxies, fields)
         band_filters = read_band_filters(conn, rel, galaxies)
+    return box_counts_by_galaxy(
+        frame, y_colour=y_colour, abs_mag_limit=abs_mag_limit, boxes=boxes,
+        class_sets=class_sets, include_outside=include_outside, band_filters=band_filters,
+    )  # fmt: skip
+
+
+def box_counts_by_galaxy(
+    frame: pd.DataFrame,
+    *,
+    method_column: str = "method",
+    methods: Sequence[str] | None = None,
+    y_colour: Literal["U-B", "NUV-B"] = "U-B",
+    abs_mag_limit: float | None = -7.8,
+    boxes: Sequence[ColourBox] | None = None,
+    class_sets: Mapping[str, Sequence[int]] = CLASS_SETS,
+    include_outside: bool = False,
+    band_filters: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """W21 Table 2 counts per galaxy from a classified catalogue frame (no reading).
+
+    The counting of :func:`colour_box_counts`, on rows of
+    :func:`~.catalogue_io.read_classified_catalogue` (or :func:`panel_sample`, with
+    ``method_column="key"``): per galaxy, box, class set and method (in the order of
+    ``methods`` when given; a method appears for a galaxy only if it classified sources
+    there). ``abs_mag_limit`` None counts every source. ``band_filters``
+    (:func:`~.catalogue_io.read_band_filters`) names the U, NUV and I filters in the colour
+    labels; without it they are named by band. Columns: ``galaxy, filter_b, filter_v,
+    x_colour, y_colour, class_set, box, method, n``.
+    """
+    if boxes is None:
+        if y_colour != "U-B":
+            raise ValueError(
+                "W21 defines no boxes in NUV-B vs V-I: pass boxes=[ColourBox(...)] "
+                "(colour_colour_points gives the points)"
+            )
+        boxes = WHITMORE2021_BOXES
+    y_pair = Y_COLOURS[y_colour]
+    limit = np.inf if abs_mag_limit is None else abs_mag_limit
     columns = ["galaxy", "filter_b", "filter_v", "x_colour", "y_colour", "class_set", "box"]
     blue_band = "NUV" if y_colour == "NUV-B" else "U"
-    pieces = []
+    pieces: list[pd.Series] = []
+    labels: dict[str, tuple[str, str, str, str]] = {}  # galaxy -> filter and colour labels
     for galaxy, group in frame.groupby("galaxy", sort=True):  # a loop over galaxies
-        present = list(pd.unique(group["method"]))
+        found = list(pd.unique(group[method_column]))
+        present = found if methods is None else [m for m in methods if m in set(found)]
         counts = box_counts(
             group,
             x_colour=X_COLOUR,
             y_colour=y_pair,
             mag_column="mag_v",
-            distance=group["distance_mpc"].to_numpy(),
-            abs_mag_limit=abs_mag_limit,
+            distance=group["distance_mpc"].to_numpy(dtype=float),
+            abs_mag_limit=limit,
+            method_column=method_column,
             methods=present,
             class_sets=class_sets,
             boxes=boxes,
             include_outside=include_outside,
         )
-        long = counts.stack().rename("n").reset_index()
-        used = band_filters[band_filters["galaxy"] == galaxy]
+        used = None if band_filters is None else band_filters[band_filters["galaxy"] == galaxy]
 
-        def name(band: str, used: pd.DataFrame = used) -> str:
+        def name(band: str, used: pd.DataFrame | None = used) -> str:
+            if used is None:
+                return band
             return _filter_label(used.loc[used["band"] == band, "filter"])
 
         fb, fv = _filter_label(group["filter_b"]), _filter_label(group["filter_v"])
-        long.insert(0, "galaxy", galaxy)
-        long.insert(1, "filter_b", fb)
-        long.insert(2, "filter_v", fv)
-        long.insert(3, "x_colour", f"{fv}-{name('I')}")
-        long.insert(4, "y_colour", f"{name(blue_band)}-{fb}")
-        pieces.append(long)
+        labels[galaxy] = (fb, fv, f"{fv}-{name('I')}", f"{name(blue_band)}-{fb}")
+        pieces.append(counts.stack().rename("n"))
     if not pieces:
         return pd.DataFrame(columns=[*columns, "method", "n"])
-    out = pd.concat(pieces, ignore_index=True)
+    out = pd.concat(pieces, keys=list(labels), names=["galaxy"]).reset_index()
+    for k, col in enumerate(["filter_b", "filter_v", "x_colour", "y_colour"]):
+        out[col] = out["galaxy"].map({g: v[k] for g, v in labels.items()})
     out["n"] = out["n"].astype(np.int64)
     return out[[*columns, "method", "n"]]
 
@@ -267,14 +373,17 @@ def colour_box_quality(
     counts: pd.DataFrame,
     methods: Sequence[str] | None = None,
     min_count: int = QR_MIN_COUNT,
+    rated_class_sets: Sequence[str] = QR_CLASS_SETS,
 ) -> pd.DataFrame:
     """Quality Ratio per galaxy, class set and box (W21 §5.5, Table 2 note c).
 
     ``counts`` is the frame of :func:`colour_box_counts` (no database access here).
     QR = std(ddof=1) / sqrt(mean) of the methods' counts, defined only when every method
     (``methods``, default all in ``counts``) classified the galaxy and has at least
-    ``min_count`` objects in the box; ``qr_good`` is QR <= 1.0 as printed (one decimal).
-    Columns: ``galaxy, class_set, box``, one count column per method, ``qr, qr_good``.
+    ``min_count`` objects in the box, and only for ``rated_class_sets`` (W21 §5.5: Class 4
+    takes no QR, the ML candidate regions being larger by design); ``qr_good`` is
+    QR <= 1.0 as printed (one decimal). Columns: ``galaxy, class_set, box``, one count
+    column per method, ``qr, qr_good``.
     """
     wide = _wide(counts, methods)
     values = wide.to_numpy(dtype=float)
@@ -283,7 +392,9 @@ def colour_box_quality(
     out = wide.copy()
     out.columns = [str(c) for c in out.columns]
     out["qr"] = np.asarray(qr, dtype=float)
-    out["qr_good"] = quality_ratio_is_good(out["qr"].to_numpy())
+    rated = out.index.get_level_values("class_set").isin(list(rated_class_sets))
+    out.loc[~rated, "qr"] = np.nan
+    out["qr_good"] = quality_ratio_is_good(out["qr"].to_numpy()) & rated
     return out.reset_index()
 
 
@@ -368,11 +479,7 @@ def agreement(
         )
     pieces = []
     for label, group in _groups(pairs, by_galaxy):
-        table = agreement_fraction(group["class_a"], group["class_b"], class_sets).reset_index()
-        singles = table[table["class_set"].isin(["1", "2", "3", "4"])]
-        if len(singles) == 4:
-            mean = pd.DataFrame({"class_set": ["mean"], "agreement": [singles["agreement"].mean()]})
-            table = pd.concat([table, mean], ignore_index=True)
+        table = agreement_table(group["class_a"], group["class_b"], class_sets)
         table.insert(0, "galaxy", label)
         pieces.append(table)
     cols = ["galaxy", "class_set", "n_a", "n_b", "n_both", "frac_a", "frac_b", "agreement"]
@@ -380,6 +487,68 @@ def agreement(
         return pd.DataFrame(columns=cols)
     out = pd.concat(pieces, ignore_index=True)[cols]
     return out.astype({"n_a": "Int64", "n_b": "Int64", "n_both": "Int64"})
+
+
+def agreement_table(
+    class_a: ArrayLike,
+    class_b: ArrayLike,
+    class_sets: Mapping[str, Sequence[int]] = AGREEMENT_CLASS_SETS,
+) -> pd.DataFrame:
+    """W21 Table 1 for one pair of methods: the agreement per class set
+    (:func:`~.agreement.agreement_fraction`; NaN classes dropped) and a ``mean`` row, the
+    plain mean of f_1..f_4 that are defined (W21 Table 1 "mean" column; its counts NA)."""
+    table = agreement_fraction(class_a, class_b, class_sets).reset_index()
+    singles = table.loc[table["class_set"].isin(["1", "2", "3", "4"]), "agreement"]
+    if len(singles) == 4:
+        mean = pd.DataFrame({"class_set": ["mean"], "agreement": [singles.mean()]})
+        table = pd.concat([table, mean], ignore_index=True)
+    return table
+
+
+def _equal_number_edges(values: NDArray[np.float64], bins: int | ArrayLike) -> NDArray:
+    """Bin edges: ``bins`` equal-number bins over the finite values (W21 §4.2), quantiles
+    that coincide on a discrete covariate (a neighbour count) merged rather than left as
+    empty bins; or the edges given."""
+    if np.ndim(bins) != 0:
+        return np.asarray(bins, dtype=float)
+    finite = values[np.isfinite(values)]
+    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, int(bins) + 1)))
+    if edges.size < 2:
+        edges = np.array([finite.min(), finite.max()])
+    return edges
+
+
+def agreement_in_bins(
+    class_a: ArrayLike,
+    class_b: ArrayLike,
+    covariate: ArrayLike,
+    bins: int | ArrayLike = 4,
+    class_sets: Mapping[str, Sequence[int]] = AGREEMENT_CLASS_SETS,
+) -> pd.DataFrame:
+    """Agreement per class set in bins of a covariate (W21 Figs. 6-8), no reading.
+
+    An integer ``bins`` gives equal-number bins over all pairs of all classes (W21 §4.2);
+    an array gives edges. Columns: ``bin`` (1-based), ``lo, hi, median, n_pairs,
+    class_set`` and those of :func:`~.agreement.agreement_fraction`; empty without a finite
+    covariate.
+    """
+    a = np.asarray(class_a, dtype=float)
+    b = np.asarray(class_b, dtype=float)
+    cov = np.asarray(covariate, dtype=float)
+    if np.isfinite(cov).sum() == 0:
+        return pd.DataFrame(columns=["bin", "lo", "hi", "median", "n_pairs", "class_set"])
+    index, edges = covariate_bins(cov, _equal_number_edges(cov, bins))
+    pieces = []
+    for k in range(len(edges) - 1):  # a loop over a handful of bins
+        sel = index == k
+        table = agreement_fraction(a[sel], b[sel], class_sets).reset_index()
+        table.insert(0, "n_pairs", int(sel.sum()))
+        table.insert(0, "median", float(np.median(cov[sel])) if sel.any() else np.nan)
+        table.insert(0, "hi", edges[k + 1])
+        table.insert(0, "lo", edges[k])
+        table.insert(0, "bin", k + 1)
+        pieces.append(table)
+    return pd.concat(pieces, ignore_index=True)
 
 
 def _confusion_long(group: pd.DataFrame, classes: Sequence[int]) -> pd.DataFrame:
@@ -521,16 +690,7 @@ def _binned_pairs(
         cov = group["covariate"].to_numpy(dtype=float)
         if np.isfinite(cov).sum() == 0:
             continue
-        if np.ndim(bins) == 0:
-            # equal-number edges (W21 §4.2); on a discrete covariate such as a neighbour
-            # count several quantiles coincide: merge them rather than leave empty bins
-            finite = cov[np.isfinite(cov)]
-            edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, int(bins) + 1)))
-            if edges.size < 2:
-                edges = np.array([finite.min(), finite.max()])
-        else:
-            edges = np.asarray(bins, dtype=float)
-        index, edges = covariate_bins(cov, edges)
+        index, edges = covariate_bins(cov, _equal_number_edges(cov, bins))
         yield label, group.assign(bin_index=index), edges
 
 
@@ -564,20 +724,13 @@ def agreement_by_covariate(
         bind, release, method_a, method_b, covariate, bins, crowding_radius,
         galaxies, fields, mag_v_max, abs_mag_limit, by_galaxy,
     ):  # fmt: skip
-        cov = group["covariate"].to_numpy(dtype=float)
-        for k in range(len(edges) - 1):  # a loop over a handful of bins
-            sel = group["bin_index"].to_numpy() == k
-            table = agreement_fraction(
-                group["class_a"].to_numpy()[sel], group["class_b"].to_numpy()[sel], class_sets
-            ).reset_index()
-            table.insert(0, "n_pairs", int(sel.sum()))
-            table.insert(0, "median", float(np.median(cov[sel])) if sel.any() else np.nan)
-            table.insert(0, "hi", edges[k + 1])
-            table.insert(0, "lo", edges[k])
-            table.insert(0, "bin", k + 1)
-            table.insert(0, "covariate", covariate)
-            table.insert(0, "galaxy", label)
-            pieces.append(table)
+        table = agreement_in_bins(
+            group["class_a"].to_numpy(), group["class_b"].to_numpy(),
+            group["covariate"].to_numpy(dtype=float), edges, class_sets,
+        )  # fmt: skip
+        table.insert(0, "covariate", covariate)
+        table.insert(0, "galaxy", label)
+        pieces.append(table)
     if not pieces:
         return pd.DataFrame(
             columns=["galaxy", "covariate", "bin", "lo", "hi", "median", "n_pairs", "class_set",
@@ -671,7 +824,7 @@ def ml_count_uncertainty_table(
         if mag_v_max is None:  # counted in SQL
             sql = (
                 f"SELECT k.{by} AS grp, k.method, k.method_version, count(*) AS n_classified, "
-                f"sum({in_classes}) AS n FROM source_classes k {where} "
+                f"sum({in_classes}) AS n FROM source_classes_all k {where} "
                 f"GROUP BY k.{by}, k.method, k.method_version"
             )
             tallies = pd.DataFrame(
@@ -681,7 +834,7 @@ def ml_count_uncertainty_table(
         else:  # one row per source, cut on m_V (cluster_catalogue) and counted in pandas
             sql = (
                 f"SELECT k.{by} AS grp, k.method, k.method_version, k.source_pk, "
-                f"{in_classes} AS n FROM source_classes k {where}"
+                f"{in_classes} AS n FROM source_classes_all k {where}"
             )
             rows = pd.DataFrame(
                 conn.execute(text(sql), params).all(),
@@ -753,6 +906,7 @@ def cluster_sample(
     galaxies: Sequence[str] | None = None,
     fields: Sequence[str] | None = None,
     deduplicate_radius: u.Quantity | None = None,
+    abs_mag_limit: float | None = None,
 ) -> pd.DataFrame:
     """Sources of the chosen classes under one method, with the release's default SED fit.
 
@@ -760,19 +914,31 @@ def cluster_sample(
     (log yr), ``log_mass`` (log Msun); ages and masses are ``cluster_catalogue.log_age /
     log_mass`` (the release's default SED method), NaN where not fitted. When fields
     overlap (NGC 628-c and -e), ``deduplicate_radius`` drops the later field's sources that
-    match an earlier field's one-to-one within that radius.
+    match an earlier field's one-to-one within that radius. ``abs_mag_limit`` keeps
+    M_V < limit (strict, no extinction, as W21 Table 2).
     """
     with connect(bind) as conn:
         rel = _release(conn, release)
         meth = resolve_method(conn, class_method)
         frame = read_classified_catalogue(conn, rel, [meth], galaxies, fields)
     frame = frame[frame["class"].isin(list(classes))]
+    frame = frame[brighter_than(frame, abs_mag_limit)]
     cols = ["source_pk", "galaxy", "field", "source_id", "class", "ra", "dec", "mag_v",
             "log_age", "log_mass"]  # fmt: skip
     sample = frame[cols].reset_index(drop=True)
     if deduplicate_radius is not None and sample["field"].nunique() > 1:
         sample = _deduplicate(sample, u.Quantity(deduplicate_radius))
     return sample
+
+
+def brighter_than(frame: pd.DataFrame, abs_mag_limit: float | None) -> NDArray[np.bool_]:
+    """M_V < ``abs_mag_limit`` (strict; W21 §5, no extinction term); all True for None."""
+    if abs_mag_limit is None:
+        return np.ones(len(frame), dtype=bool)
+    mags = absolute_magnitude(
+        frame["mag_v"].to_numpy(dtype=float), frame["distance_mpc"].to_numpy(dtype=float)
+    )
+    return np.asarray(mags < abs_mag_limit)
 
 
 def _log_bound(value: u.Quantity | float | None, unit: u.UnitBase) -> float | None:
@@ -851,6 +1017,7 @@ def _function(
                 "x_min": f.x_min,
                 "x_max": f.x_max,
                 "method": f.method,
+                "intercept": getattr(f, "intercept", np.nan),
             }
             for name, f in fits  # a handful of fits
         ]
@@ -859,6 +1026,29 @@ def _function(
 
 
 RangeLike = tuple[u.Quantity | float | None, u.Quantity | float | None]
+LogRange = tuple[float | None, float | None]
+
+#: W21 §7 (Table 4, Fig. 23): the age ranges of the mass functions, log(tau/yr), half-open.
+W21_AGE_RANGES: tuple[tuple[float, float], ...] = ((6.0, 7.0), (7.0, 8.0), (8.0, 8.6))
+#: W21 §7 (Table 5, Figs. 24-25): the mass ranges of the age functions, log(M/Msun), half-open
+#: (None = open end).
+W21_MASS_RANGES: tuple[tuple[float, float | None], ...] = ((4.0, 4.8), (4.8, None))
+#: Lowest mass fitted by default, log(M/Msun): W21 §5, stochastic IMF sampling matters below.
+LOG_MASS_MIN = 3.5
+#: Mass-function bins by default: W21 §7 plots "an equal number of objects in each bin"
+#: (how many bins is not given; five keep ~20 % of the sample in each).
+MASS_FUNCTION_BINS = 5
+MASS_FUNCTION_EQUAL_NUMBER = True
+#: Age-function bins by default: equal widths in log tau over 6-9 (W21 §7: the youngest bin
+#: is presumably log tau 6-6.5, i.e. six bins), fitted over bins centred in 6.5-9 (W21
+#: leaves the "systematically high" youngest bin out).
+AGE_FUNCTION_BINS = 6
+AGE_FUNCTION_LOG_RANGE: tuple[float, float] = (6.0, 9.0)
+AGE_FUNCTION_FIT_LOG_RANGE: tuple[float, float] = (6.5, 9.0)
+
+
+def _log_range(value_range: RangeLike, unit: u.UnitBase) -> LogRange:
+    return _log_bound(value_range[0], unit), _log_bound(value_range[1], unit)
 
 
 def _demographic(
@@ -866,26 +1056,60 @@ def _demographic(
     *,
     variable: str,
     unit: u.UnitBase,
-    value_range: RangeLike,
+    log_range: LogRange,
     cut_variable: str,
-    cut_unit: u.UnitBase,
-    cut_range: RangeLike,
+    cut_log_range: LogRange,
     n_bins: int,
     equal_number: bool,
     completeness: pd.Series | Callable[[pd.DataFrame], ArrayLike] | None,
     fit_log_range: tuple[float, float] | None,
     kind: str,
 ) -> FunctionTables:
-    c_lo, c_hi = _log_bound(cut_range[0], cut_unit), _log_bound(cut_range[1], cut_unit)
-    v_lo, v_hi = _log_bound(value_range[0], unit), _log_bound(value_range[1], unit)
     logv = sample[variable].to_numpy(dtype=float)
-    in_fit = _in_range(sample[cut_variable].to_numpy(dtype=float), c_lo, c_hi)
-    in_fit &= _in_range(logv, v_lo, v_hi)
+    in_fit = _in_range(sample[cut_variable].to_numpy(dtype=float), *cut_log_range)
+    in_fit &= _in_range(logv, *log_range)
     sample = sample.assign(in_fit=in_fit)
     used = sample[in_fit]
     p = _completeness(used, completeness)
-    bins, fits = _function(logv[in_fit], unit, v_lo, v_hi, n_bins, equal_number, p, fit_log_range)
+    bins, fits = _function(logv[in_fit], unit, *log_range, n_bins, equal_number, p, fit_log_range)
     return FunctionTables(bins.assign(unit=unit.to_string()), fits.assign(kind=kind), sample)
+
+
+def mass_function_of(
+    sample: pd.DataFrame,
+    *,
+    log_age_range: LogRange = (None, None),
+    log_mass_range: LogRange = (None, None),
+    n_bins: int = MASS_FUNCTION_BINS,
+    equal_number: bool = MASS_FUNCTION_EQUAL_NUMBER,
+    completeness: pd.Series | Callable[[pd.DataFrame], ArrayLike] | None = None,
+) -> FunctionTables:
+    """:func:`mass_function` of a sample already read (:func:`cluster_sample` or
+    :func:`panel_sample`; columns ``log_age``, ``log_mass``), ranges in log yr / log Msun."""
+    return _demographic(
+        sample, variable="log_mass", unit=u.Msun, log_range=log_mass_range,
+        cut_variable="log_age", cut_log_range=log_age_range, n_bins=n_bins,
+        equal_number=equal_number, completeness=completeness, fit_log_range=None, kind="mass",
+    )  # fmt: skip
+
+
+def age_function_of(
+    sample: pd.DataFrame,
+    *,
+    log_mass_range: LogRange = (None, None),
+    log_age_range: LogRange = AGE_FUNCTION_LOG_RANGE,
+    fit_log_age_range: tuple[float, float] | None = AGE_FUNCTION_FIT_LOG_RANGE,
+    n_bins: int = AGE_FUNCTION_BINS,
+    equal_number: bool = False,
+    completeness: pd.Series | Callable[[pd.DataFrame], ArrayLike] | None = None,
+) -> FunctionTables:
+    """:func:`age_function` of a sample already read, ranges in log Msun / log yr."""
+    return _demographic(
+        sample, variable="log_age", unit=u.yr, log_range=log_age_range,
+        cut_variable="log_mass", cut_log_range=log_mass_range, n_bins=n_bins,
+        equal_number=equal_number, completeness=completeness, fit_log_range=fit_log_age_range,
+        kind="age",
+    )  # fmt: skip
 
 
 def mass_function(
@@ -898,10 +1122,11 @@ def mass_function(
     fields: Sequence[str] | None = None,
     age_range: RangeLike = (None, None),
     mass_range: RangeLike = (None, None),
-    n_bins: int = 8,
-    equal_number: bool = False,
+    n_bins: int = MASS_FUNCTION_BINS,
+    equal_number: bool = MASS_FUNCTION_EQUAL_NUMBER,
     completeness: pd.Series | Callable[[pd.DataFrame], ArrayLike] | None = None,
     deduplicate_radius: u.Quantity | None = None,
+    abs_mag_limit: float | None = None,
 ) -> FunctionTables:
     """dN/dM in log bins with Poisson errors and the slope beta of dN/dM ∝ M^beta (W21 §7).
 
@@ -911,22 +1136,23 @@ def mass_function(
     Quantity): the lower end is x_min of the fits (None = the smallest mass), an upper end
     makes the MLE a truncated power law. Ranges are half-open because SED ages sit on a grid
     (in LEGUS NGC 628, 115 class 1+2 clusters have exactly 200 Myr): "younger than 200 Myr"
-    is ``age_range=(None, 200 * u.Myr)``. Bins: ``n_bins`` of equal width in log M or, with
-    ``equal_number``, of equal numbers (W21 §7). Fits: ``mle`` (maximum likelihood),
+    is ``age_range=(None, 200 * u.Myr)``. Bins: ``n_bins`` of equal numbers (W21 §7) or,
+    without ``equal_number``, of equal width in log M. Fits: ``mle`` (maximum likelihood),
     ``binned`` (unweighted least squares on the log bin mid-points, W21's "best linear
     fit") and ``binned_weighted`` (Poisson weights). ``completeness`` (0-1 per source: a
     Series indexed by ``source_pk`` or a callable on the sample) adds C-4 Eq. 17-18
     corrected counts and the fits ``mle_completeness`` (weights 1/p) and
-    ``binned_completeness``. ``sample`` holds every source of the classes, with ``in_fit``.
+    ``binned_completeness``. ``abs_mag_limit`` keeps M_V < limit. ``sample`` holds every
+    source of the classes, with ``in_fit``.
     """
     sample = cluster_sample(
         bind, release, class_method, classes=classes, galaxies=galaxies, fields=fields,
-        deduplicate_radius=deduplicate_radius,
+        deduplicate_radius=deduplicate_radius, abs_mag_limit=abs_mag_limit,
     )  # fmt: skip
-    return _demographic(
-        sample, variable="log_mass", unit=u.Msun, value_range=mass_range,
-        cut_variable="log_age", cut_unit=u.yr, cut_range=age_range, n_bins=n_bins,
-        equal_number=equal_number, completeness=completeness, fit_log_range=None, kind="mass",
+    return mass_function_of(
+        sample, log_age_range=_log_range(age_range, u.yr),
+        log_mass_range=_log_range(mass_range, u.Msun), n_bins=n_bins,
+        equal_number=equal_number, completeness=completeness,
     )  # fmt: skip
 
 
@@ -939,31 +1165,550 @@ def age_function(
     galaxies: Sequence[str] | None = None,
     fields: Sequence[str] | None = None,
     mass_range: RangeLike = (None, None),
-    age_range: RangeLike = (1e6, 1e9),
-    fit_age_range: tuple[u.Quantity | float, u.Quantity | float] | None = None,
-    n_bins: int = 6,
+    age_range: RangeLike = tuple(10.0**a for a in AGE_FUNCTION_LOG_RANGE),
+    fit_age_range: tuple[u.Quantity | float, u.Quantity | float] | None = tuple(
+        10.0**a for a in AGE_FUNCTION_FIT_LOG_RANGE
+    ),
+    n_bins: int = AGE_FUNCTION_BINS,
     equal_number: bool = False,
     completeness: pd.Series | Callable[[pd.DataFrame], ArrayLike] | None = None,
     deduplicate_radius: u.Quantity | None = None,
+    abs_mag_limit: float | None = None,
 ) -> FunctionTables:
     """dN/dtau in log bins and the slope gamma of dN/dtau ∝ tau^gamma (W21 §7, Table 5).
 
     Sample as in :func:`mass_function`, cut in mass (``mass_range``, Msun, half-open) and
     binned in age over ``age_range`` (yr, half-open; W21 uses log tau 6-9). ``fit_age_range``
-    restricts the binned fits to bins whose centre lies inside it (W21 leaves out the
-    youngest bin: (10**6.5, 10**9) yr); the MLE uses the whole ``age_range``. Columns as in
-    :func:`mass_function`.
+    restricts the binned fits to bins whose centre lies inside it (by default W21's, which
+    leaves out the youngest bin: (10**6.5, 10**9) yr; None fits every bin); the MLE uses the
+    whole ``age_range``. Columns as in :func:`mass_function`.
     """
     sample = cluster_sample(
         bind, release, class_method, classes=classes, galaxies=galaxies, fields=fields,
-        deduplicate_radius=deduplicate_radius,
+        deduplicate_radius=deduplicate_radius, abs_mag_limit=abs_mag_limit,
     )  # fmt: skip
     fit_range = None
     if fit_age_range is not None:
         fit_range = (_log_bound(fit_age_range[0], u.yr), _log_bound(fit_age_range[1], u.yr))
-    return _demographic(
-        sample, variable="log_age", unit=u.yr, value_range=age_range,
-        cut_variable="log_mass", cut_unit=u.Msun, cut_range=mass_range, n_bins=n_bins,
-        equal_number=equal_number, completeness=completeness, fit_log_range=fit_range,
-        kind="age",
+    return age_function_of(
+        sample, log_mass_range=_log_range(mass_range, u.Msun),
+        log_age_range=_log_range(age_range, u.yr), fit_log_age_range=fit_range,
+        n_bins=n_bins, equal_number=equal_number, completeness=completeness,
     )  # fmt: skip
+
+
+# --- several releases and methods side by side (the dashboard's panels) ---------------------
+
+
+class Panel(NamedTuple):
+    """One classification method on one release, shown beside others under ``key`` (the
+    method name, or ``method · release`` when several releases are compared)."""
+
+    key: str
+    release: ReleaseRef
+    method: MethodRef
+
+
+def panel_sample(
+    bind: Engine | Connection,
+    panels: Sequence[Panel],
+    galaxies: Sequence[str] | None = None,
+    *,
+    classes: Sequence[int] | None = None,
+    abs_mag_limit: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Long frame: one row per (source, panel) whose method classified the source.
+
+    Columns of :func:`~.catalogue_io.read_classified_catalogue` (only ``columns`` of the
+    catalogue when given; ``galaxy``, ``mag_v`` and ``distance_mpc`` always) plus ``key`` and
+    ``release_id``. One read per release, whatever the number of its panels. Kept: classes
+    in ``classes`` (all when None) and M_V < ``abs_mag_limit`` (strict, W21 Table 2; every
+    source when None).
+    """
+    if columns is not None:
+        columns = list(dict.fromkeys(["galaxy", "mag_v", "distance_mpc", *columns]))
+    pieces = []
+    by_release: dict[int, list[Panel]] = {}
+    for p in panels:
+        by_release.setdefault(p.release.id, []).append(p)
+    with connect(bind) as conn:
+        for group in by_release.values():  # a loop over the few releases shown
+            methods = list(dict.fromkeys(p.method for p in group))
+            frame = read_classified_catalogue(
+                conn, group[0].release, methods, galaxies, classes=classes, columns=columns
+            )
+            keys = pd.DataFrame(
+                {
+                    "method": [p.method.name for p in group],
+                    "method_version": [p.method.version for p in group],
+                    "key": [p.key for p in group],
+                }
+            )
+            frame = frame.merge(keys, on=["method", "method_version"], how="inner")
+            pieces.append(frame.assign(release_id=group[0].release.id))
+    if not pieces:
+        return pd.DataFrame(columns=["source_pk", "key", "release_id", "class", *(columns or [])])
+    out = pd.concat(pieces, ignore_index=True)
+    return out[brighter_than(out, abs_mag_limit)].reset_index(drop=True)
+
+
+class ColourPanels(NamedTuple):
+    """Points and box counts of the colour-colour diagrams, one panel per ``key``."""
+
+    points: pd.DataFrame  # key, class, galaxy, source_pk, mag_v, v_minus_i, u_minus_b, ...
+    counts: pd.DataFrame  # rows box 0 (in none) .. 4, columns keys
+
+
+def colour_panels(
+    sample: pd.DataFrame,
+    keys: Sequence[str],
+    *,
+    class_set: str = "1+2",
+    abs_mag_limit: float | None = -7.8,
+    boxes: Sequence[ColourBox] = WHITMORE2021_BOXES,
+) -> ColourPanels:
+    """W21 Figs. 9-14 per panel: the points (U-B, NUV-B vs V-I) of class set ``class_set``
+    under M_V < ``abs_mag_limit`` and their counts per box (box 0: in none), summed over
+    galaxies (:func:`box_counts_by_galaxy`). ``sample``: :func:`panel_sample`."""
+    classes = CLASS_SETS[class_set]
+    tidy = box_counts_by_galaxy(
+        sample, method_column="key", methods=keys, abs_mag_limit=abs_mag_limit, boxes=boxes,
+        class_sets={class_set: classes}, include_outside=True,
+    )  # fmt: skip
+    box_numbers = [0, *(b.number for b in boxes)]
+    counts = (
+        tidy.pivot_table(index="box", columns="method", values="n", aggfunc="sum")
+        .reindex(index=box_numbers, columns=list(keys))
+        .fillna(0)
+        .astype(np.int64)
+    )
+    counts.index.name, counts.columns.name = "box", "method"
+    in_set = sample[sample["class"].isin(list(classes))]
+    points = colour_points(in_set, abs_mag_limit=abs_mag_limit, boxes=boxes)
+    columns = ["key", "class", "galaxy", "source_pk", "mag_v", "v_minus_i", "u_minus_b",
+               "nuv_minus_b", "box"]  # fmt: skip
+    points = points[columns].astype({"class": np.int64, "source_pk": np.int64})
+    return ColourPanels(points.reset_index(drop=True), counts)
+
+
+class QualityTables(NamedTuple):
+    """W21 Table 2 and Fig. 18 for several panels."""
+
+    counts: pd.DataFrame  # tidy: galaxy, class_set, box, method (= key), n
+    quality: pd.DataFrame  # galaxy, class_set, box, one column per key, qr, qr_good
+    merit: pd.DataFrame | None  # method, mean, std, n_rows
+    n_eligible: int  # rows with a QR
+    n_good: int  # rows with QR <= 1.0
+    notes: list[str]
+
+
+def quality_tables(
+    sample: pd.DataFrame,
+    keys: Sequence[str],
+    *,
+    abs_mag_limit: float | None = -7.8,
+    boxes: Sequence[ColourBox] = WHITMORE2021_BOXES,
+) -> QualityTables:
+    """Box counts per galaxy, class set and panel under M_V < ``abs_mag_limit``
+    (:func:`box_counts_by_galaxy`), their Quality Ratios (:func:`colour_box_quality`) and
+    the figure of merit (:func:`colour_box_figure_of_merit`). ``sample``:
+    :func:`panel_sample` of every class."""
+    keys = list(keys)
+    columns = ["galaxy", "class_set", "box", "method", "n"]
+    tidy = box_counts_by_galaxy(
+        sample, method_column="key", methods=keys, abs_mag_limit=abs_mag_limit, boxes=boxes
+    )[columns]
+    notes: list[str] = []
+    if tidy.empty:
+        notes.append("No classified source with these settings.")
+        empty = pd.DataFrame(columns=["galaxy", "class_set", "box", *keys, "qr", "qr_good"])
+        return QualityTables(tidy, empty, None, 0, 0, notes)
+    with warnings.catch_warnings():  # one method: std of a single count is NaN, no QR
+        warnings.simplefilter("ignore", RuntimeWarning)
+        quality = colour_box_quality(tidy, methods=keys)
+    eligible = np.isfinite(quality["qr"].to_numpy(dtype=float))
+    merit = None
+    if len(keys) < 2:
+        notes.append("QR and the figure of merit compare at least two methods: choose more.")
+    else:
+        try:
+            merit = colour_box_figure_of_merit(tidy, methods=keys)
+        except ValueError as exc:
+            notes.append(f"No figure of merit: {exc}")
+    n_good = int((quality["qr_good"].to_numpy(dtype=bool) & eligible).sum())
+    return QualityTables(tidy, quality, merit, int(eligible.sum()), n_good, notes)
+
+
+class AgreementTables(NamedTuple):
+    """Two classifications of the same (or matched) sources compared (W21 §4, §6.3.2)."""
+
+    n_pairs: int
+    fractions: pd.DataFrame  # agreement_table: class_set, n_a, n_b, n_both, ..., + mean
+    confusion: pd.DataFrame  # counts, rows class of A, columns class of B
+    symmetric: pd.DataFrame  # W21 Fig. 21 normalisation
+    binned: pd.DataFrame  # agreement_in_bins of m_V
+
+
+def compare_classes(
+    class_a: ArrayLike, class_b: ArrayLike, mag_v: ArrayLike, n_bins: int = 4
+) -> AgreementTables:
+    """Agreement fractions (W21 Table 1), confusion matrices (Fig. 21) and agreement in
+    ``n_bins`` equal-number m_V bins (Fig. 6) of pairs classified on both sides."""
+    a, b = np.asarray(class_a, dtype=float), np.asarray(class_b, dtype=float)
+    mag = np.asarray(mag_v, dtype=float)
+    both = np.isfinite(a) & np.isfinite(b)
+    a, b, mag = a[both], b[both], mag[both]
+    counts = confusion_matrix(a, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        symmetric = symmetric_confusion_matrix(counts)
+    if np.isfinite(mag).sum() >= n_bins:
+        binned = agreement_in_bins(a, b, mag, n_bins)
+    else:
+        binned = pd.DataFrame(columns=["bin", "lo", "hi", "median", "class_set", "agreement"])
+    return AgreementTables(int(a.size), agreement_table(a, b), counts, symmetric, binned)
+
+
+def panel_class_pairs(sample: pd.DataFrame, key_a: str, key_b: str) -> pd.DataFrame:
+    """Sources of one release classified by both panels (W21's "intersection"):
+    ``source_pk, galaxy, class_a, class_b, mag_v, distance_mpc``. ``sample``:
+    :func:`panel_sample`."""
+    a = sample.loc[sample["key"] == key_a, ["source_pk", "galaxy", "class", "mag_v",
+                                             "distance_mpc"]]  # fmt: skip
+    b = sample.loc[sample["key"] == key_b, ["source_pk", "class"]]
+    return a.merge(b, on="source_pk", suffixes=("_a", "_b"))
+
+
+def agreement_all_pairs(sample: pd.DataFrame, panels: Sequence[Panel]) -> pd.DataFrame:
+    """W21 Table 1: the agreement per class set for every pair of panels of the same
+    release, on the sources both classified. Columns ``method A, method B, n`` and one per
+    class set (and ``mean``)."""
+    rows = []
+    by_release: dict[int, list[Panel]] = {}
+    for p in panels:
+        by_release.setdefault(p.release.id, []).append(p)
+    for group in by_release.values():  # a loop over releases
+        for pa, pb in itertools.combinations(group, 2):  # pairs of methods
+            pairs = panel_class_pairs(sample, pa.key, pb.key)
+            if pairs.empty:
+                continue
+            table = agreement_table(pairs["class_a"], pairs["class_b"])
+            rows.append({"method A": pa.key, "method B": pb.key, "n": len(pairs),
+                         **table.set_index("class_set")["agreement"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# --- mass and age functions of several panels (W21 §7, Tables 4-5) --------------------------
+
+
+class FunctionPanels(NamedTuple):
+    """Mass functions per age range and age functions per mass range, per panel ``key``."""
+
+    sample: pd.DataFrame  # key, class, galaxy, source_pk, log_age, log_mass
+    mass_bins: pd.DataFrame  # FunctionTables.bins + key, range
+    mass_fits: pd.DataFrame  # FunctionTables.fits + key, range
+    age_bins: pd.DataFrame
+    age_fits: pd.DataFrame
+    skipped: list[str]  # "key, range (N sources)" too few to bin and fit
+
+
+def range_label(lo: float, hi: float | None, what: str) -> str:
+    """``6 ≤ log τ < 7`` (or ``log M ≥ 4.8`` for an open end): a half-open range."""
+    if hi is None:
+        return f"{what} ≥ {lo:g}"
+    return f"{lo:g} ≤ {what} < {hi:g}"
+
+
+def function_panels(
+    sample: pd.DataFrame,
+    *,
+    age_ranges: Sequence[tuple[float, float]] = W21_AGE_RANGES,
+    mass_ranges: Sequence[tuple[float, float | None]] = W21_MASS_RANGES,
+    log_mass_min: float = LOG_MASS_MIN,
+    mass_bins: int = MASS_FUNCTION_BINS,
+    equal_number: bool = MASS_FUNCTION_EQUAL_NUMBER,
+    age_log_range: tuple[float, float] = AGE_FUNCTION_LOG_RANGE,
+    age_bins: int = AGE_FUNCTION_BINS,
+    fit_log_age_range: tuple[float, float] = AGE_FUNCTION_FIT_LOG_RANGE,
+) -> FunctionPanels:
+    """W21 §7 for each panel of ``sample`` (:func:`panel_sample`): :func:`mass_function_of`
+    in each age range (masses >= 10^``log_mass_min``) and :func:`age_function_of` in each
+    mass range (over ``age_log_range``, fitted over ``fit_log_age_range``). Ranges are
+    half-open, in log yr / log Msun."""
+    columns = ["key", "class", "galaxy", "source_pk", "log_age", "log_mass"]
+    sample = sample[columns].dropna(subset=["log_age", "log_mass"])
+    pieces: dict[str, list[pd.DataFrame]] = {"mb": [], "mf": [], "ab": [], "af": []}
+    skipped: list[str] = []
+    for key, group in sample.groupby("key", sort=False):  # a loop over panels
+        log_age = group["log_age"].to_numpy(dtype=float)
+        log_mass = group["log_mass"].to_numpy(dtype=float)
+        for lo, hi in age_ranges:  # mass functions in age ranges
+            label = range_label(lo, hi, "log τ")
+            try:
+                t = mass_function_of(
+                    group, log_age_range=(lo, hi), log_mass_range=(log_mass_min, None),
+                    n_bins=mass_bins, equal_number=equal_number,
+                )  # fmt: skip
+            except (ValueError, TypeError):
+                n = int(((log_age >= lo) & (log_age < hi) & (log_mass >= log_mass_min)).sum())
+                skipped.append(f"{key}, {label} ({n} sources)")
+                continue
+            pieces["mb"].append(t.bins.assign(key=key, range=label))
+            pieces["mf"].append(t.fits.assign(key=key, range=label))
+        for lo, hi in mass_ranges:  # age functions in mass ranges
+            label = range_label(lo, hi, "log M")
+            try:
+                t = age_function_of(
+                    group, log_mass_range=(lo, hi), log_age_range=age_log_range,
+                    fit_log_age_range=fit_log_age_range, n_bins=age_bins,
+                )  # fmt: skip
+            except (ValueError, TypeError):
+                sel = _in_range(log_mass, lo, hi) & _in_range(log_age, *age_log_range)
+                skipped.append(f"{key}, {label} ({int(sel.sum())} sources)")
+                continue
+            pieces["ab"].append(t.bins.assign(key=key, range=label))
+            pieces["af"].append(t.fits.assign(key=key, range=label))
+
+    def cat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    return FunctionPanels(
+        sample.reset_index(drop=True), cat(pieces["mb"]), cat(pieces["mf"]),
+        cat(pieces["ab"]), cat(pieces["af"]), skipped,
+    )  # fmt: skip
+
+
+# --- two releases compared through a cross-match (W21 §4, §6; T22 §6.4) ---------------------
+
+
+class CrossmatchComparison(NamedTuple):
+    """A one-to-one cross-match of two releases, with outcome codes and classes."""
+
+    release_a: str  # labels, name vN
+    release_b: str
+    source: str  # "stored run #12: ..." or "computed now (not stored): ..."
+    radius_arcsec: float
+    sources_a: pd.DataFrame  # source_pk, source_id, galaxy, field, ra, dec, mag_v, class, ...
+    sources_b: pd.DataFrame
+    pairs: pd.DataFrame  # source_a_pk, source_b_pk, separation_arcsec, is_best, outcome, galaxy
+    matched: pd.DataFrame  # one-to-one pairs with both sides' ra, dec, mag_v, class
+    per_galaxy: pd.DataFrame  # galaxy, n_a, n_b, n_matched, frac_a, frac_b, outcome counts
+    confusion: pd.DataFrame
+    symmetric: pd.DataFrame
+    notes: list[str]
+
+
+def newest_stored_run(
+    runs: pd.DataFrame, release_a: int, release_b: int, galaxy_fields: Sequence[str] | None
+) -> int | None:
+    """The newest run of ``runs`` (:func:`~.catalogue_io.read_crossmatch_runs`) between the
+    two releases, either way round, that covers a galaxy of fields ``galaxy_fields`` (a
+    whole-release run, or one on its fields; None: any galaxy), or None."""
+    runs = runs[
+        ((runs["release_a_id"] == release_a) & (runs["release_b_id"] == release_b))
+        | ((runs["release_a_id"] == release_b) & (runs["release_b_id"] == release_a))
+    ]
+    if galaxy_fields is not None and len(runs):
+        inside = set(galaxy_fields)
+        covers = [
+            (pd.isna(fa) or fa in inside) and (pd.isna(fb) or fb in inside)
+            for fa, fb in zip(runs["field_a"], runs["field_b"], strict=True)
+        ]
+        runs = runs[covers]
+    return int(runs["run_id"].iloc[0]) if len(runs) else None
+
+
+def _side_sources(
+    conn: Connection, release: ReleaseRef, galaxy: str | None, method: MethodRef | None
+) -> pd.DataFrame:
+    """Sources of a release (in a galaxy) with the view's V and ``method``'s class (or NaN)."""
+    columns = ["source_id", "galaxy", "field", "ra", "dec", "mag_v", "distance_mpc"]
+    cat = read_catalogue(conn, release, None if galaxy is None else [galaxy], columns=columns)
+    cat = cat.drop_duplicates("source_pk").reset_index(drop=True)
+    cat["class"] = np.nan
+    if method is not None:
+        classes = read_classes(conn, Side(release), method).set_index("source_pk")["class"]
+        cat["class"] = cat["source_pk"].map(classes).astype(float)
+    return cat
+
+
+def crossmatch_comparison(
+    bind: Engine | Connection,
+    release_a: ReleaseRef,
+    release_b: ReleaseRef,
+    *,
+    galaxy: str | None = None,
+    method_a: MethodRef | None = None,
+    method_b: MethodRef | None = None,
+    radius_arcsec: float = 0.08,
+    run_id: int | None = None,
+) -> CrossmatchComparison:
+    """Two releases compared source by source: a stored run (``run_id``) or a match now.
+
+    A match now is :func:`~.crossmatch_db.match_sides` (greedy one-to-one within
+    ``radius_arcsec``, outcome codes with footprints) on the galaxy's field when each
+    release has exactly one there, else on the whole releases; nothing is written. Classes
+    (for class flips) are ``method_a``'s on A and ``method_b``'s on B. Per galaxy: the
+    sources of each side, the one-to-one pairs, the fractions matched and the rows per
+    outcome; the confusion matrix of the classes of the pairs classified on both sides.
+    """
+    from .crossmatch_db import match_sides
+
+    notes: list[str] = []
+    with connect(bind) as conn:
+        pos_a = _side_sources(conn, release_a, galaxy, method_a)
+        pos_b = _side_sources(conn, release_b, galaxy, method_b)
+        if run_id is not None:
+            run = read_crossmatch_runs(conn, [release_a.id, release_b.id]).set_index("run_id")
+            run = run.loc[run_id]
+            pairs = read_crossmatch_pairs(conn, run_id)
+            pairs = pairs[["source_a_pk", "source_b_pk", "separation_arcsec", "is_best",
+                           "outcome"]]  # fmt: skip
+            if int(run["release_a_id"]) != release_a.id:  # stored the other way round
+                pairs = pairs.rename(
+                    columns={"source_a_pk": "source_b_pk", "source_b_pk": "source_a_pk"}
+                )
+            radius = float(run["radius_arcsec"])
+            source = (
+                f"stored run #{run_id}: radius {radius:.3f}″, {run['method']}, "
+                f"classes {run['method_a'] or '—'} / {run['method_b'] or '—'}, "
+                f"created {str(run['created_at'])[:19]}"
+            )
+        else:
+            fields_a, fields_b = pos_a["field"].unique(), pos_b["field"].unique()
+            one_field = galaxy is not None and len(fields_a) == 1 and len(fields_b) == 1
+            side_a = Side(release_a, resolve_field(conn, fields_a[0]) if one_field else None)
+            side_b = Side(release_b, resolve_field(conn, fields_b[0]) if one_field else None)
+            match = match_sides(
+                conn, side_a, side_b, radius_arcsec * u.arcsec, class_method_a=method_a,
+                class_method_b=method_b,
+            )  # fmt: skip
+            pairs = match.pairs.copy()
+            radius = float(radius_arcsec)
+            source = (
+                f"computed now (not stored): radius {radius:.3f}″, greedy one-to-one, "
+                f"{side_a.label} vs {side_b.label}"
+            )
+    for c in ("source_a_pk", "source_b_pk"):
+        pairs[c] = pd.to_numeric(pairs[c], errors="coerce").astype(float)
+    # keep the rows whose subject lies in the galaxy (the subject is A, else B): the rows of
+    # B's unmatched sources (crossmatch_db) name no A source, or (doubles) an A source that
+    # has its own one-to-one pair
+    in_a = pairs["source_a_pk"].isin(pos_a["source_pk"])
+    in_b = pairs["source_b_pk"].isin(pos_b["source_pk"])
+    galaxy_a = pairs["source_a_pk"].map(pos_a.set_index("source_pk")["galaxy"])
+    galaxy_b = pairs["source_b_pk"].map(pos_b.set_index("source_pk")["galaxy"])
+    best_a = pairs.loc[pairs["is_best"], "source_a_pk"]
+    subject_is_a = pairs["is_best"] | (
+        pairs["source_a_pk"].notna() & ~pairs["source_a_pk"].isin(best_a)
+    )
+    pairs["galaxy"] = np.where(subject_is_a, galaxy_a, galaxy_b)
+    pairs = pairs[(subject_is_a & in_a) | (~subject_is_a & in_b)].reset_index(drop=True)
+
+    best = pairs[pairs["is_best"]]
+    matched = pd.DataFrame(
+        {
+            "galaxy": best["galaxy"].to_numpy(),
+            "source_a_pk": best["source_a_pk"].to_numpy(),
+            "source_b_pk": best["source_b_pk"].to_numpy(),
+            "separation_arcsec": best["separation_arcsec"].to_numpy(dtype=float),
+            "outcome": best["outcome"].to_numpy(),
+        }
+    )
+    for side, pos, col in (("a", pos_a, "source_a_pk"), ("b", pos_b, "source_b_pk")):
+        indexed = pos.set_index("source_pk")
+        for c in ("source_id", "ra", "dec", "mag_v", "class", "distance_mpc"):
+            matched[f"{c}_{side}"] = matched[col].map(indexed[c]).to_numpy()
+    matched["mag_v"] = matched["mag_v_a"]
+    matched["distance_mpc"] = matched["distance_mpc_a"]
+
+    n_a = pos_a.groupby("galaxy").size().rename("n_a")
+    n_b = pos_b.groupby("galaxy").size().rename("n_b")
+    n_m = best.groupby("galaxy").size().rename("n_matched")
+    outcomes = pairs.pivot_table(
+        index="galaxy", columns="outcome", values="is_best", aggfunc="size", fill_value=0
+    )
+    per = pd.concat([n_a, n_b, n_m], axis=1).fillna(0).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per["frac_a"] = per["n_matched"] / per["n_a"].replace(0, np.nan)
+        per["frac_b"] = per["n_matched"] / per["n_b"].replace(0, np.nan)
+    per = per.join(outcomes, how="left").fillna(0)
+    per.index.name = "galaxy"
+    both = matched["class_a"].notna() & matched["class_b"].notna()
+    counts = confusion_matrix(
+        matched.loc[both, "class_a"].to_numpy(dtype=float),
+        matched.loc[both, "class_b"].to_numpy(dtype=float),
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        symmetric = symmetric_confusion_matrix(counts)
+    if pos_a.empty or pos_b.empty:
+        empty = release_a.label if pos_a.empty else release_b.label
+        notes.append(f"{empty} has no source" + (f" in {galaxy}." if galaxy else "."))
+    return CrossmatchComparison(
+        release_a.label, release_b.label, source, radius, pos_a, pos_b, pairs, matched,
+        per.reset_index(), counts, symmetric, notes,
+    )  # fmt: skip
+
+
+# --- SSP colour tracks of the colour-colour diagrams (W21 Figs. 9-14) -----------------------
+
+
+class ColourTrack(NamedTuple):
+    """An SSP colour track (Vega): V-I, U-B and NUV-B against log age."""
+
+    name: str
+    frame: pd.DataFrame  # log_age, v_minus_i, u_minus_b, nuv_minus_b
+    source: str
+
+
+def colour_tracks(
+    bind: Engine | Connection, filter_b: str = "F438W", filter_v: str = "F555W"
+) -> tuple[list[ColourTrack], list[str]]:
+    """BC03 (and Yggdrasil) solar-metallicity tracks in the W21 planes, with notes on what
+    is missing: from a grid stored in the database (``clustercat ssp build``) when there is
+    one, so the tracks and the SED fits read the same numbers; else synthesised by
+    :mod:`clustercat.processing.ssp`; else none (and a note says why)."""
+    tracks: list[ColourTrack] = []
+    notes: list[str] = []
+    x = (filter_v, "F814W")
+    planes = {"u_minus_b": ("F336W", filter_b), "nuv_minus_b": ("F275W", filter_b)}
+    for model, label in (("bc03", "BC03"), ("yggdrasil", "Yggdrasil")):
+        try:
+            frame, source = _colour_track(bind, model, x, planes)
+        except Exception as exc:  # noqa: BLE001 - a missing model is a note, not a failure
+            notes.append(f"No {label} track: {type(exc).__name__}: {str(exc)[:160]}")
+            continue
+        tracks.append(ColourTrack(f"{label} Z=0.02", frame, source))
+    return tracks, notes
+
+
+def _colour_track(
+    bind: Engine | Connection,
+    model: str,
+    x: tuple[str, str],
+    planes: dict[str, tuple[str, str]],
+) -> tuple[pd.DataFrame, str]:
+    from . import ssp, ssp_db
+
+    try:
+        with connect(bind) as conn:
+            columns = {}
+            for name, y in planes.items():
+                t = ssp_db.colour_track_db(conn, (model, 0.02), x, y)
+                columns["log_age"], columns["v_minus_i"], columns[name] = t.log_age, t.x, t.y
+        return pd.DataFrame(columns), "grid stored in the database"
+    except (ssp_db.SspGridNotFoundError, KeyError):  # not stored (with these filters)
+        pass  # synthesise it below
+    if model == "bc03":
+        grid = ssp.bc03_grid()
+    else:  # Yggdrasil tabulates F435W, not F438W
+        grid = ssp.yggdrasil_grid(
+            ("F275W", "F336W", "F435W", "F555W", "F814W"), f435w_for_f438w=False
+        )
+        x = ("F555W", "F814W")
+        planes = {k: (v[0], "F435W") for k, v in planes.items()}
+    columns = {}
+    for name, y in planes.items():
+        t = ssp.colour_track(grid, x=x, y=y)
+        columns["log_age"], columns["v_minus_i"], columns[name] = t.log_age, t.x, t.y
+    return pd.DataFrame(columns), f"synthesised by clustercat.processing.ssp ({t.y_label})"

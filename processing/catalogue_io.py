@@ -1,11 +1,19 @@
 """Reading a release out of the database into frames: one function per need.
 
-The thin database layer under :mod:`clustercat.processing.analyses` and
-:mod:`clustercat.processing.crossmatch_db`. Every function takes an ``Engine`` or a
+The thin database layer under :mod:`clustercat.processing.analyses`,
+:mod:`clustercat.processing.crossmatch_db`, the command line and the dashboard (one reader
+per concept: the dashboard has no SQL of its own). Every function takes an ``Engine`` or a
 ``Connection`` and returns a :class:`pandas.DataFrame` (one SQL statement each, through the
-collaborator views ``cluster_catalogue`` and ``source_classes`` where they carry what is
-needed, so that SQL users and the code see the same numbers). No science here and no
-per-row Python: the frames go straight into the pure functions of ``processing``.
+collaborator views ``cluster_catalogue_all``, ``source_classes_all`` and
+``crossmatch_pairs_all``, so that SQL users and the code see the same numbers: the V
+magnitude of a source, for one, is the view's ``mag_v``). No science here and no per-row
+Python: the frames go straight into the pure functions of ``processing``.
+
+A release is always read by its id, resolved first (:func:`resolve_release`): the ``_all``
+twins of the views are read, so a superseded version named explicitly reads as well as the
+newest complete one (for which the plain views and their twins hold the same rows).
+Release, run and model metadata, which no view holds, are read from the tables by
+:mod:`.readers_releases`, :mod:`.readers_injection` and :mod:`.readers_models`.
 
 Units of the columns returned are the units of the views (README "Collaborator views"):
 RA/Dec in deg, x/y in pix, magnitudes Vega mag, ``log_age`` log10(yr), ``log_mass``
@@ -24,15 +32,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
 
 __all__ = [
+    "CATALOGUE_COLUMNS",
     "VISIBLE_STATUSES",
     "CatalogueLookupError",
     "FieldRef",
@@ -40,6 +50,7 @@ __all__ = [
     "ReleaseRef",
     "Side",
     "connect",
+    "id_list",
     "parse_side",
     "primary_method",
     "read_band_filters",
@@ -47,8 +58,13 @@ __all__ = [
     "read_class_pairs",
     "read_classes",
     "read_classified_catalogue",
+    "read_catalogue_page",
     "read_crossmatch_pairs",
     "read_crossmatch_run",
+    "read_crossmatch_runs",
+    "read_frame",
+    "read_mci_plane",
+    "read_source_classes",
     "read_local_background",
     "read_methods",
     "read_sources",
@@ -120,13 +136,71 @@ def connect(bind: Engine | Connection) -> Iterator[Connection]:
         yield bind
 
 
-def _frame(conn: Connection, sql: str, params: dict | None = None, expanding=()) -> pd.DataFrame:
-    """Run one SELECT and return its rows as a frame (columns named as in the SELECT)."""
+def read_frame(
+    bind: Engine | Connection,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    floats: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Rows of one SELECT as a frame (columns named as in the SELECT).
+
+    ``:name`` parameters; list or tuple values expand to IN lists (lists of integer ids are
+    written inline: thousands of bound parameters cost psycopg more to parse than the query
+    takes to run). Rows are fetched through the DBAPI cursor, without SQLAlchemy row
+    objects: with 10^5 rows that halves the time of ``pandas.read_sql``. ``floats`` are
+    columns cast to float64 (an all-NULL column would otherwise be ``object``).
+    """
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return read_frame(conn, sql, params, floats=floats)
+    # parameters the statement does not name are left out (one dict may serve several)
+    params = {k: v for k, v in (params or {}).items() if re.search(rf":{k}\b", sql)}
+    for name in [k for k, v in params.items() if _int_list(v)]:
+        ids = ", ".join(str(int(i)) for i in params.pop(name))
+        sql = re.sub(rf":{name}\b", f"({ids})", sql)
     stmt = text(sql)
+    expanding = [k for k, v in params.items() if isinstance(v, list | tuple)]
     if expanding:
-        stmt = stmt.bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    result = conn.execute(stmt, params or {})
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        stmt = stmt.bindparams(*[bindparam(k, expanding=True) for k in expanding])
+    if params:
+        stmt = stmt.bindparams(**{k: list(v) if k in expanding else v for k, v in params.items()})
+    compiled = stmt.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.params
+    args: Any = (
+        tuple(values[k] for k in compiled.positiontup or ()) if compiled.positional else values
+    )
+    cursor = bind.connection.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for name in floats:
+        if name in frame.columns:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    return frame
+
+
+def _int_list(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) > 0
+        and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value)
+    )
+
+
+def id_list(values: Iterable[int]) -> list[int]:
+    """Integer ids for an IN list; an empty list becomes [-1], which matches no row."""
+    out = sorted({int(v) for v in values})
+    return out or [-1]
+
+
+def _frame(conn: Connection, sql: str, params: dict | None = None, expanding=()) -> pd.DataFrame:
+    """Run one SELECT and return its rows as a frame (``expanding``: IN-list parameters)."""
+    return read_frame(conn, sql, params)
 
 
 def _normalise_field(name: str) -> str:
@@ -291,7 +365,7 @@ def read_classes(bind: Engine | Connection, side: Side, method: MethodRef) -> pd
     that release is visible, exactly as in the ``source_classes`` view.
     """
     sql = (
-        'SELECT source_pk, "class", subclass, score FROM source_classes '
+        'SELECT source_pk, "class", subclass, score FROM source_classes_all '
         "WHERE release_id = :r AND method = :m AND method_version = :v"
     )
     params: dict = {"r": side.release.id, "m": method.name, "v": method.version}
@@ -306,19 +380,26 @@ def read_classes(bind: Engine | Connection, side: Side, method: MethodRef) -> pd
 _CATALOGUE_COLUMNS = (
     "c.source_pk, c.galaxy, c.field, c.source_id, c.ra, c.dec, c.x, c.y, "
     "c.mag_nuv, c.mag_nuv_err, c.mag_u, c.mag_u_err, c.mag_b, c.mag_b_err, "
-    "c.mag_v, c.mag_v_err, c.mag_i, c.mag_i_err, c.ci, c.log_age, c.log_mass, c.ebv, "
+    "c.mag_v, c.mag_v_err, c.mag_i, c.mag_i_err, c.ci, c.mci_in, c.mci_out, "
+    "c.log_age, c.log_mass, c.ebv, "
     "c.distance_mpc, c.filter_b, c.filter_v"
 )
 _FLOAT_COLUMNS = (
     "ra", "dec", "x", "y", "mag_nuv", "mag_nuv_err", "mag_u", "mag_u_err", "mag_b",
-    "mag_b_err", "mag_v", "mag_v_err", "mag_i", "mag_i_err", "ci", "log_age", "log_mass",
-    "ebv", "distance_mpc",
+    "mag_b_err", "mag_v", "mag_v_err", "mag_i", "mag_i_err", "ci", "mci_in", "mci_out",
+    "log_age", "log_mass", "ebv", "distance_mpc",
 )  # fmt: skip
 
 
-def _empty_catalogue() -> pd.DataFrame:
-    names = [c.strip().removeprefix("c.") for c in _CATALOGUE_COLUMNS.split(",")]
-    return _typed(pd.DataFrame({n: pd.Series(dtype=object) for n in names}))
+#: The columns of ``cluster_catalogue`` the readers take (names as in the view).
+CATALOGUE_COLUMNS: tuple[str, ...] = tuple(
+    c.strip().removeprefix("c.") for c in _CATALOGUE_COLUMNS.split(",")
+)
+
+
+def _empty_catalogue(columns: Sequence[str] | None = None) -> pd.DataFrame:
+    names = CATALOGUE_COLUMNS if columns is None else ["source_pk", *columns]
+    return _typed(pd.DataFrame({n: pd.Series(dtype=object) for n in dict.fromkeys(names)}))
 
 
 def _where_places(
@@ -352,18 +433,34 @@ def read_catalogue(
     release: ReleaseRef,
     galaxies: Sequence[str] | None = None,
     fields: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    *,
+    among: tuple[str, dict] | None = None,
 ) -> pd.DataFrame:
     """``cluster_catalogue`` rows of a release (optionally some galaxies / fields).
 
     Columns: ``source_pk, galaxy, field, source_id, ra, dec, x, y``, the five total Vega
     magnitudes and errors (``mag_nuv`` ... ``mag_i_err``), ``ci``, ``log_age``, ``log_mass``,
     ``ebv`` (default SED fit), ``distance_mpc`` and the filter names ``filter_b``,
-    ``filter_v`` actually measured as B and V.
+    ``filter_v`` actually measured as B and V; only ``columns`` of them (and ``source_pk``)
+    when given. Read from ``cluster_catalogue_all`` by release id, so any visible version.
+    ``among``: a sub-select of ``source_pk`` values (with its parameters) to keep.
     """
+    if columns is None:
+        columns = _CATALOGUE_COLUMNS
+    else:
+        unknown = set(columns) - set(CATALOGUE_COLUMNS)
+        if unknown:
+            raise ValueError(f"cluster_catalogue has no column(s) {sorted(unknown)}")
+        names = ["source_pk", *(c for c in columns if c != "source_pk")]
+        columns = ", ".join(f"c.{c}" for c in names)
     params: dict = {"r": release.id}
     where, expanding = _where_places(params, galaxies, fields)
+    if among is not None:
+        where += f" AND c.source_pk IN ({among[0]})"
+        params = {**among[1], **params}
     sql = (
-        f"SELECT {_CATALOGUE_COLUMNS} FROM cluster_catalogue c WHERE c.release_id = :r{where} "
+        f"SELECT {columns} FROM cluster_catalogue_all c WHERE c.release_id = :r{where} "
         "ORDER BY c.source_pk"
     )
     with connect(bind) as conn:
@@ -376,30 +473,43 @@ def read_classified_catalogue(
     methods: Sequence[MethodRef],
     galaxies: Sequence[str] | None = None,
     fields: Sequence[str] | None = None,
+    *,
+    classes: Sequence[int] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Long frame: one row per (source, method) that classified it, with the catalogue row.
 
-    Columns of :func:`read_catalogue` plus ``method`` (name) and ``class`` (1-4): the shape
+    Columns of :func:`read_catalogue` (only ``columns`` when given) plus ``method`` (name),
+    ``method_version`` and ``class`` (1-4; only ``classes`` when given): the shape
     :func:`clustercat.processing.colour_boxes.box_counts` and the mass-function code take.
     """
     if not methods:
         raise ValueError("name at least one classification method")
     params: dict = {"r": release.id}
+    if classes is not None:
+        params["classes"] = [int(c) for c in classes]
     where, expanding = _where_places(params, galaxies, fields, alias="k")
     pairs = []
     for k, m in enumerate(methods):
         params[f"m{k}"], params[f"v{k}"] = m.name, m.version
         pairs.append(f"(k.method = :m{k} AND k.method_version = :v{k})")
-    # two single-view statements joined in pandas (see read_class_pairs for why)
-    sql = (
-        'SELECT k.source_pk, k.galaxy, k.method, k."class" FROM source_classes k '
-        f"WHERE k.release_id = :r{where} AND ({' OR '.join(pairs)})"
+    # two single-view statements joined in pandas (see read_class_pairs for why); the
+    # catalogue statement reads only the sources the classes statement names
+    classified = (
+        f"FROM source_classes_all k WHERE k.release_id = :r{where} AND ({' OR '.join(pairs)})"
+        + ("" if classes is None else ' AND k."class" IN :classes')
     )
+    sql = f'SELECT k.source_pk, k.method, k.method_version, k."class" {classified}'
     with connect(bind) as conn:
-        classes = _frame(conn, sql, params, expanding)
-        present = sorted(classes["galaxy"].unique())  # read only the galaxies concerned
-        cat = read_catalogue(conn, release, present, fields) if present else _empty_catalogue()
-    frame = cat.merge(classes.drop(columns="galaxy"), on="source_pk", how="inner")
+        found = _frame(conn, sql, params, expanding)
+        if found.empty:
+            cat = _empty_catalogue(columns)
+        else:
+            cat = read_catalogue(
+                conn, release, galaxies, fields, columns,
+                among=(f"SELECT k.source_pk {classified}", params),
+            )  # fmt: skip
+    frame = cat.merge(found, on="source_pk", how="inner")
     frame = frame.sort_values(["source_pk", "method"]).reset_index(drop=True)
     return _typed(frame)
 
@@ -415,7 +525,7 @@ def read_methods(
     where, expanding = _where_places(params, galaxies, None, alias="k")
     sql = (
         "SELECT k.galaxy, k.method, k.method_version, k.method_kind, count(*) AS n "
-        f"FROM source_classes k WHERE k.release_id = :r{where} "
+        f"FROM source_classes_all k WHERE k.release_id = :r{where} "
         "GROUP BY k.galaxy, k.method, k.method_version, k.method_kind "
         "ORDER BY k.galaxy, k.method"
     )
@@ -451,11 +561,11 @@ def read_class_pairs(
     # a release was loaded moments ago and has no planner statistics yet.
     sql_a = (
         'SELECT k.source_pk, k.galaxy, k.field, k.source_id, k."class" AS class_a '
-        "FROM source_classes k WHERE k.release_id = :r AND k.method = :ma "
+        "FROM source_classes_all k WHERE k.release_id = :r AND k.method = :ma "
         f"AND k.method_version = :va{where}"
     )
     sql_b = (
-        'SELECT k.source_pk, k."class" AS class_b FROM source_classes k '
+        'SELECT k.source_pk, k."class" AS class_b FROM source_classes_all k '
         f"WHERE k.release_id = :r AND k.method = :mb AND k.method_version = :vb{where}"
     )
     with connect(bind) as conn:
@@ -475,23 +585,21 @@ def read_band_filters(
 ) -> pd.DataFrame:
     """Which filter each band label was measured in, per galaxy (total magnitudes).
 
-    Aggregated in SQL over ``photometry``: columns ``galaxy, band`` (NUV, U, B, V, I),
-    ``filter`` (e.g. F435W), ``instrument`` and ``n`` (measured total magnitudes).
+    Aggregated in SQL over ``cluster_catalogue_all`` (its ``filter_<band>`` columns name the
+    filter of each source's catalogue magnitude): columns ``galaxy, band`` (NUV, U, B, V,
+    I), ``filter`` (e.g. F435W) and ``n`` (sources with a magnitude in that filter).
     """
     params: dict = {"r": release.id}
-    where, expanding = _where_places(params, galaxies, None, alias="g")
-    where = where.replace("g.galaxy", "g.name")
-    sql = (
-        "SELECT g.name AS galaxy, fl.band, fl.name AS filter, fl.instrument, count(*) AS n "
-        "FROM photometry p JOIN filter fl ON fl.id = p.filter_id "
-        "JOIN source s ON s.id = p.source_id JOIN field f ON f.id = s.field_id "
-        "JOIN galaxy g ON g.id = f.galaxy_id "
-        f"WHERE s.release_id = :r AND p.kind = 'total' AND p.mag_vega IS NOT NULL{where} "
-        "GROUP BY g.name, fl.band, fl.name, fl.instrument ORDER BY g.name, fl.band, fl.name"
-    )
-    with connect(bind) as conn:
-        frame = _frame(conn, sql, params, expanding)
-    return frame.astype({"n": np.int64})
+    where, _ = _where_places(params, galaxies, None)
+    parts = [
+        f"SELECT c.galaxy, '{band}' AS band, c.filter_{low} AS filter, count(c.mag_{low}) AS n "
+        f"FROM cluster_catalogue_all c WHERE c.release_id = :r{where} "
+        f"AND c.mag_{low} IS NOT NULL GROUP BY c.galaxy, c.filter_{low}"
+        for band, low in (("NUV", "nuv"), ("U", "u"), ("B", "b"), ("V", "v"), ("I", "i"))
+    ]
+    frame = read_frame(bind, " UNION ALL ".join(parts), params)
+    frame = frame.dropna(subset=["filter"]).sort_values(["galaxy", "band", "filter"])
+    return frame.astype({"n": np.int64}).reset_index(drop=True)
 
 
 def read_local_background(
@@ -547,25 +655,178 @@ def read_crossmatch_run(bind: Engine | Connection, run_id: int) -> dict:
     return out
 
 
+def read_crossmatch_runs(bind: Engine | Connection, release_ids: Sequence[int]) -> pd.DataFrame:
+    """Stored cross-match runs between any two of the releases (either direction), newest
+    first: ``run_id, release_a_id, release_a, release_b_id, release_b, field_a, field_b``
+    (NULL for a whole release), ``radius_arcsec, method, offset_ra_arcsec,
+    offset_dec_arcsec, method_a, method_b`` (classification methods), ``n_pairs,
+    code_version, created_at``. Run metadata: from the ``crossmatch_run`` table (the
+    ``crossmatch_pairs`` view holds the pairs, one row each, not the runs)."""
+    frame = read_frame(
+        bind,
+        """
+        SELECT x.id AS run_id, x.release_a_id, ra.name AS release_a, x.release_b_id,
+               rb.name AS release_b, fa.name AS field_a, fb.name AS field_b, x.radius_arcsec,
+               x.method, x.offset_ra_arcsec, x.offset_dec_arcsec, ma.name AS method_a,
+               mb.name AS method_b, x.n_pairs, x.code_version, x.created_at
+        FROM crossmatch_run x
+        JOIN catalogue_release ra ON ra.id = x.release_a_id
+        JOIN catalogue_release rb ON rb.id = x.release_b_id
+        LEFT JOIN field fa ON fa.id = x.field_a_id
+        LEFT JOIN field fb ON fb.id = x.field_b_id
+        LEFT JOIN classification_method ma ON ma.id = x.classification_method_a_id
+        LEFT JOIN classification_method mb ON mb.id = x.classification_method_b_id
+        WHERE x.release_a_id IN :rels AND x.release_b_id IN :rels
+        ORDER BY x.id DESC
+        """,
+        {"rels": id_list(release_ids)},
+        floats=("radius_arcsec", "offset_ra_arcsec", "offset_dec_arcsec"),
+    )
+    frame["created_at"] = pd.to_datetime(
+        frame["created_at"], utc=True, errors="coerce", format="mixed"
+    )
+    return frame
+
+
 def read_crossmatch_pairs(bind: Engine | Connection, run_id: int) -> pd.DataFrame:
-    """The ``crossmatch_pair`` rows of a run, with the catalogue ids of both sides.
+    """The pairs (and unmatched sources) of a stored run, from ``crossmatch_pairs_all``.
 
     Columns: ``source_a_pk, source_b_pk`` (nullable), ``source_a_id, source_b_id`` (ids in
-    the releases), ``separation_arcsec``, ``is_best``, ``outcome``; ordered by A then B.
+    the releases), ``separation_arcsec``, ``is_best``, ``outcome``, ``galaxy`` and
+    ``mag_v_a``, ``mag_v_b`` (the view's V magnitudes); ordered by A then B.
     """
     sql = (
-        "SELECT p.source_a_id AS source_a_pk, p.source_b_id AS source_b_pk, "
-        "sa.id_in_release AS source_a_id, sb.id_in_release AS source_b_id, "
-        "p.separation_arcsec, p.is_best, p.outcome FROM crossmatch_pair p "
-        "LEFT JOIN source sa ON sa.id = p.source_a_id "
-        "LEFT JOIN source sb ON sb.id = p.source_b_id WHERE p.run_id = :id"
+        "SELECT p.pair_pk, p.source_pk_a AS source_a_pk, p.source_pk_b AS source_b_pk, "
+        "p.source_id_a AS source_a_id, p.source_id_b AS source_b_id, p.separation_arcsec, "
+        "p.is_best, p.outcome, p.galaxy, p.mag_v_a, p.mag_v_b "
+        "FROM crossmatch_pairs_all p WHERE p.run_id = :id"
     )
-    with connect(bind) as conn:
-        frame = _frame(conn, sql, {"id": run_id})
+    frame = read_frame(bind, sql, {"id": int(run_id)}, floats=("mag_v_a", "mag_v_b"))
+    frame = frame.drop_duplicates("pair_pk").drop(columns="pair_pk")
     for c in ("source_a_pk", "source_b_pk", "source_a_id", "source_b_id"):
-        frame[c] = frame[c].astype("Int64")
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("Int64")
     frame["separation_arcsec"] = frame["separation_arcsec"].astype(float)
     frame["is_best"] = frame["is_best"].astype(bool)
     return frame.sort_values(["source_a_pk", "source_b_pk"], na_position="last").reset_index(
         drop=True
     )
+
+
+# --- the source table of a selection (the dashboard's explorer) ----------------------------
+
+
+def _method_condition(params: dict, methods: Sequence[MethodRef], alias: str = "k") -> str:
+    pairs = []
+    for k, m in enumerate(methods):
+        params[f"mn{k}"], params[f"mv{k}"] = m.name, m.version
+        pairs.append(f"({alias}.method = :mn{k} AND {alias}.method_version = :mv{k})")
+    return "(" + " OR ".join(pairs or ["1 = 0"]) + ")"
+
+
+def read_catalogue_page(
+    bind: Engine | Connection,
+    release_ids: Sequence[int],
+    galaxies: Sequence[str] | None = None,
+    *,
+    mag_v_range: tuple[float, float] | None = None,
+    source_pks: Sequence[int] | None = None,
+    classified_by: Sequence[MethodRef] | None = None,
+    classes: Sequence[int] | None = None,
+    limit: int = 5000,
+) -> pd.DataFrame:
+    """``cluster_catalogue_all`` rows of the releases, brightest in V first, at most ``limit``.
+
+    Columns: ``source_pk, release_id, galaxy, field, source_id, ra, dec, x, y``, the five
+    total magnitudes ``mag_nuv`` ... ``mag_i``, ``ci, mci_in, mci_out, log_age, log_mass,
+    ebv``. ``mag_v_range`` keeps lo <= V <= hi (mag); ``classified_by`` with ``classes``
+    keeps sources one of the methods puts in ``classes`` (``source_classes_all``);
+    ``source_pks`` keeps only those sources. Sources without V come last.
+    """
+    conditions = ["c.release_id IN :rels"]
+    params: dict[str, Any] = {"rels": id_list(release_ids)}
+    if galaxies:
+        conditions.append("c.galaxy IN :galaxies")
+        params["galaxies"] = list(galaxies)
+    if source_pks is not None:
+        conditions.append("c.source_pk IN :pks")
+        params["pks"] = id_list(source_pks)
+    if classified_by is not None and classes is not None:
+        methods = _method_condition(params, classified_by)
+        conditions.append(
+            "c.source_pk IN (SELECT k.source_pk FROM source_classes_all k "
+            f'WHERE k.release_id IN :rels AND {methods} AND k."class" IN :classes)'
+        )
+        params["classes"] = id_list(classes)
+    if mag_v_range is not None:
+        conditions.append("c.mag_v >= :vlo AND c.mag_v <= :vhi")
+        params.update(vlo=float(mag_v_range[0]), vhi=float(mag_v_range[1]))
+    mags = ", ".join(f"c.mag_{b}" for b in ("nuv", "u", "b", "v", "i"))
+    frame = read_frame(
+        bind,
+        f"""
+        SELECT c.source_pk, c.release_id, c.galaxy, c.field, c.source_id, c.ra, c.dec, c.x,
+               c.y, {mags}, c.ci, c.mci_in, c.mci_out, c.log_age, c.log_mass, c.ebv,
+               c.distance_mpc
+        FROM cluster_catalogue_all c
+        WHERE {" AND ".join(conditions)}
+        ORDER BY CASE WHEN c.mag_v IS NULL THEN 1 ELSE 0 END, c.mag_v, c.source_pk
+        LIMIT {int(limit)}
+        """,
+        params,
+    )
+    frame = _typed(frame.drop_duplicates("source_pk"))
+    return frame.astype({"release_id": np.int64}).reset_index(drop=True)
+
+
+def read_source_classes(bind: Engine | Connection, source_pks: Sequence[int]) -> pd.DataFrame:
+    """Every visible classification of the sources (``source_classes_all``): ``source_pk,
+    method, method_version, class, score``."""
+    frame = read_frame(
+        bind,
+        'SELECT k.source_pk, k.method, k.method_version, k."class", k.score '
+        "FROM source_classes_all k WHERE k.source_pk IN :pks",
+        {"pks": id_list(source_pks)},
+        floats=("score",),
+    )
+    return frame.astype({"source_pk": np.int64, "class": np.int64})
+
+
+def read_mci_plane(
+    bind: Engine | Connection, release_ids: Sequence[int], galaxy: str | None = None
+) -> pd.DataFrame:
+    """MCI_in and MCI_out of every source of the releases that has both
+    (``cluster_catalogue_all``: the release's own morphology constants), with the selection
+    flags the image pipeline wrote (``source_selection``, a table no view shows; NULL for
+    catalogue releases). Columns: ``source_pk, release_id, field, galaxy,
+    galaxy_distance_mpc, mci_in, mci_out, distance_mpc`` (adopted by the selection),
+    ``v_snr, candidate, in_semi_empirical, super_hd``."""
+    where = "" if galaxy is None else " AND c.galaxy = :galaxy"
+    params: dict[str, Any] = {"rels": id_list(release_ids)}
+    if galaxy is not None:
+        params["galaxy"] = galaxy
+    with connect(bind) as conn:
+        frame = read_frame(
+            conn,
+            "SELECT c.source_pk, c.release_id, c.field, c.galaxy, "
+            "c.distance_mpc AS galaxy_distance_mpc, c.mci_in, c.mci_out "
+            "FROM cluster_catalogue_all c WHERE c.release_id IN :rels "
+            f"AND c.mci_in IS NOT NULL AND c.mci_out IS NOT NULL{where}",
+            params,
+            floats=("mci_in", "mci_out", "galaxy_distance_mpc"),
+        ).drop_duplicates("source_pk")
+        flags = read_frame(
+            conn,
+            "SELECT x.source_id AS source_pk, x.distance_mpc, x.v_snr, x.candidate, "
+            "x.in_semi_empirical, x.super_hd FROM source_selection x "
+            "JOIN source s ON s.id = x.source_id "
+            "JOIN catalogue_release r ON r.id = s.release_id "
+            "AND x.constants_version = r.morphology_version WHERE s.release_id IN :rels",
+            {"rels": id_list(release_ids)},
+            floats=("distance_mpc", "v_snr"),
+        )
+    frame = frame.merge(flags, on="source_pk", how="left")
+    for col in ("distance_mpc", "v_snr"):
+        frame[col] = frame[col].astype(float)
+    for col in ("candidate", "in_semi_empirical", "super_hd"):
+        frame[col] = frame[col].astype("boolean")
+    return frame.reset_index(drop=True)

@@ -448,8 +448,19 @@ def _completeness_option(engine: Engine, value: str | None):  # noqa: ANN202
 @click.option("--age-max", help="Upper age (yr, or 200Myr), exclusive.")
 @click.option("--fit-age-min", help="Age functions: fit bins with centre above this.")
 @click.option("--fit-age-max", help="Age functions: fit bins with centre below this.")
-@click.option("--bins", "n_bins", type=int, default=8, show_default=True, help="Number of bins.")
-@click.option("--equal-number", is_flag=True, help="Bins of equal numbers (W21 §7).")
+@click.option(
+    "--bins",
+    "n_bins",
+    type=int,
+    help=f"Number of bins [mass: {analyses.MASS_FUNCTION_BINS}, "
+    f"age: {analyses.AGE_FUNCTION_BINS}].",
+)
+@click.option(
+    "--equal-number/--equal-width",
+    default=None,
+    help="Bins of equal numbers (W21 §7) or equal widths in log [mass: equal numbers, age: "
+    "equal widths].",
+)
 @click.option(
     "--completeness",
     metavar="CSV|MODEL",
@@ -480,8 +491,8 @@ def functions_cmd(
     age_max: str | None,
     fit_age_min: str | None,
     fit_age_max: str | None,
-    n_bins: int,
-    equal_number: bool,
+    n_bins: int | None,
+    equal_number: bool | None,
     completeness: str | None,
     deduplicate: str | None,
     which: str,
@@ -499,11 +510,14 @@ def functions_cmd(
             "classes": _classes(classes),
             "galaxies": list(galaxies) or None,
             "fields": list(fields) or None,
-            "n_bins": n_bins,
-            "equal_number": equal_number,
             "completeness": _completeness_option(engine, completeness),
             "deduplicate_radius": _quantity(deduplicate, u.arcsec),
         }
+        # unset options keep the analyses' defaults (W21 §7), the dashboard's too
+        if n_bins is not None:
+            opts["n_bins"] = n_bins
+        if equal_number is not None:
+            opts["equal_number"] = equal_number
         masses = (_quantity(mass_min, u.Msun), _quantity(mass_max, u.Msun))
         ages = (_quantity(age_min, u.yr), _quantity(age_max, u.yr))
         if kind == "mass":
@@ -511,15 +525,13 @@ def functions_cmd(
                 engine, release, class_method, age_range=ages, mass_range=masses, **opts
             )
         else:
-            fit_range = None
             if fit_age_min or fit_age_max:
-                fit_range = (_quantity(fit_age_min or "1", u.yr),
-                             _quantity(fit_age_max or "1e11", u.yr))  # fmt: skip
-            if ages == (None, None):
-                ages = (1e6 * u.yr, 1e9 * u.yr)
+                opts["fit_age_range"] = (_quantity(fit_age_min or "1", u.yr),
+                                         _quantity(fit_age_max or "1e11", u.yr))  # fmt: skip
+            if ages != (None, None):
+                opts["age_range"] = ages
             tables = analyses.age_function(
-                engine, release, class_method, mass_range=masses, age_range=ages,
-                fit_age_range=fit_range, **opts,
+                engine, release, class_method, mass_range=masses, **opts
             )  # fmt: skip
         frame = tables.fits if which == "fits" else tables.bins
         label = "dN/dM ∝ M^beta" if kind == "mass" else "dN/dtau ∝ tau^gamma"

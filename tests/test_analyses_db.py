@@ -207,12 +207,15 @@ def test_colour_box_quality_and_merit_ngc1566(legus_engine: Engine):
     )
     quality = analyses.colour_box_quality(counts)
     wide = quality[methods].to_numpy(dtype=float)
-    eligible = (wide >= 12).all(axis=1)
+    # W21 §5.5: every method >= 12 objects in the box, and Class 4 takes no QR
+    rated = quality["class_set"].isin(["1", "2", "3", "1+2"]).to_numpy()
+    eligible = (wide >= 12).all(axis=1) & rated
     expected = np.where(eligible, wide.std(axis=1, ddof=1) / np.sqrt(wide.mean(axis=1)), np.nan)
     np.testing.assert_allclose(quality["qr"].to_numpy(), expected, rtol=1e-12)
+    assert not quality.loc[~rated, "qr_good"].any()
     assert eligible.sum() >= 8
     merit = analyses.colour_box_figure_of_merit(counts).set_index("method")
-    rows = quality[eligible & quality["class_set"].isin(["1", "2", "3", "1+2"]).to_numpy()]
+    rows = quality[eligible]
     norm = rows[methods].to_numpy(dtype=float)
     norm = norm / norm.mean(axis=1, keepdims=True)
     for j, m in enumerate(methods):

@@ -49,9 +49,9 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
 from clustercat.__main__ import main
-from clustercat.dashboard.queries import read_frame
 from clustercat.ingest.loader import ReleaseRequest, ingest_release
 from clustercat.ingest.registry import reader_info
+from clustercat.processing.catalogue_io import read_frame
 from clustercat.processing.crossmatch_db import match_sides
 from clustercat.processing.images_db import register_images
 from clustercat.processing.pipeline_db import run_pipeline

@@ -7,12 +7,13 @@ binning per age bin, and :func:`clustercat.processing.injection_db.model_regions
 from __future__ import annotations
 
 import streamlit as st
-from clustercat.dashboard import cache, data, plots, queries, state, ui
+from clustercat.dashboard import cache, data, plots, state, ui
+from clustercat.processing import readers_injection
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _runs(url: str, token: tuple, galaxy: str | None):  # noqa: ANN202
-    return queries.injection_runs(cache.engine(url), galaxy)
+    return readers_injection.read_injection_runs(cache.engine(url), galaxy)
 
 
 @st.cache_data(max_entries=cache.MAX_ENTRIES, show_spinner="Reading the injection run…")
@@ -22,7 +23,7 @@ def _run(url: str, token: tuple, run_id: int, axis: str, age_width: float):  # n
 
 sel = state.current()
 st.title("Injection completeness")
-token = (sel.token, queries.completeness_token(cache.engine(sel.url)))
+token = (sel.token, readers_injection.injection_fingerprint(cache.engine(sel.url)))
 runs = _runs(sel.url, token, sel.scope.galaxy)
 if runs.empty:
     where = f" of {sel.scope.galaxy}" if sel.scope.galaxy else ""
@@ -63,7 +64,7 @@ st.caption(
     f"Run {run_id} ({run['field']}, {run['grid']} grid, {int(run['n_frame_sets'])} frame sets): "
     f"{n_rec:,} of {n_inj:,} injected clusters recovered (overall completeness "
     f"{n_rec / n_inj if n_inj else float('nan'):.4f}), {n_det:,} detected. Bins of "
-    f"{data.COMPLETENESS_AXES[axis][1]:g} as in the `injection_completeness` view; error bars "
+    f"{data.completeness_width(axis):g} as in the `injection_completeness` view; error bars "
     "binomial, sqrt(p (1 − p) / N)."
 )
 with st.expander("Completeness table (all ages, from `injection_completeness`)"):

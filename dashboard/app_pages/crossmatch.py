@@ -77,7 +77,7 @@ xd = cache.crossmatch(
     None if method_b == "(none)" else int(ids[method_b]),
     float(radius), None if run is None else int(run.run_id),
 )  # fmt: skip
-ui.notices(xd.notices)
+ui.notices(xd.notes)
 st.caption(f"{xd.release_a} (A) vs {xd.release_b} (B) · {galaxy or 'all galaxies'} · {xd.source}")
 
 per = xd.per_galaxy

@@ -117,7 +117,7 @@ if src and str(src).isdigit():
     pk = int(src)
     st.subheader(f"Source {pk}")
     every = data.Scope(
-        release_ids=tuple(ctx.shown["release_id"]), galaxy=None, methods=sel.scope.methods,
+        release_ids=tuple(ctx.visible["release_id"]), galaxy=None, methods=sel.scope.methods,
         class_set=sel.scope.class_set, mv_limit=None,
     )  # fmt: skip
     one = cache.explorer(sel.url, sel.token, every, None, False, (pk,), 1).rows
@@ -129,7 +129,7 @@ if src and str(src).isdigit():
             f"**{row['release']}**, {row['galaxy']} ({row['field']}), id {int(row['source_id'])}: "
             f"RA {row['ra']:.6f}°, Dec {row['dec']:.6f}°, V = {row['mag_v']:.3f} mag"
         )
-        st.dataframe(one.drop(columns=["release_id", "field_id"]).T.rename(columns={0: "value"}))
+        st.dataframe(one.drop(columns=["release_id"]).T.rename(columns={0: "value"}))
         if twin_label != NONE:
             twin = twins_of([int(row["release_id"])], [pk], None)
             if pk in twin.index:
@@ -223,9 +223,9 @@ if src and str(src).isdigit():
 def source_predictions_panel(pk: int) -> None:
     """Each registered model's class probabilities (or predicted log age) for the source,
     from ``ml_prediction`` (written by ``clustercat ml predict``)."""
-    from clustercat.dashboard import queries
+    from clustercat.processing.readers_models import read_ml_predictions
 
-    preds = queries.ml_predictions(cache.engine(sel.url), pk)
+    preds = read_ml_predictions(cache.engine(sel.url), pk)
     if preds.empty:
         return
     st.subheader("Model predictions")

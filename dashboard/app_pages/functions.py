@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import streamlit as st
-from clustercat.dashboard import cache, data, plots, queries, state, ui
+from clustercat.dashboard import cache, data, plots, state, ui
+from clustercat.processing import analyses, readers_injection, readers_models
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _models(url: str, token: tuple):  # noqa: ANN202
-    models = queries.completeness_models(cache.engine(url))
+    models = readers_models.read_completeness_models(cache.engine(url))
     return models[models["kind"] == "physical"].reset_index(drop=True)
 
 
@@ -38,40 +39,48 @@ st.title("Mass and age functions")
 ui.require_releases(sel)
 ui.require_methods(sel)
 st.caption(ui.scope_caption(sel) + " · ages and masses from each release's default SED fit")
+AGE_LO, AGE_HI = analyses.AGE_FUNCTION_LOG_RANGE
 with st.expander("Ranges, bins and fits", expanded=False):
     c1, c2, c3 = st.columns(3)
     age_text = c1.text_input(
-        "Age ranges of the mass functions (log τ/yr)", _fmt(data.W21_AGE_RANGES), key="fn_ages",
-        bind="query-params",
+        "Age ranges of the mass functions (log τ/yr)", _fmt(analyses.W21_AGE_RANGES),
+        key="fn_ages", bind="query-params",
     )  # fmt: skip
     mass_text = c2.text_input(
-        "Mass ranges of the age functions (log M/M☉)", _fmt(data.W21_MASS_RANGES), key="fn_masses",
-        bind="query-params",
+        "Mass ranges of the age functions (log M/M☉)", _fmt(analyses.W21_MASS_RANGES),
+        key="fn_masses", bind="query-params",
     )  # fmt: skip
     log_mass_min = c3.number_input(
-        "Lowest mass fitted (log M/M☉)", 0.0, 8.0, 3.5, 0.1, key="fn_mmin", bind="query-params",
+        "Lowest mass fitted (log M/M☉)", 0.0, 8.0, analyses.LOG_MASS_MIN, 0.1, key="fn_mmin",
+        bind="query-params",
         help="W21 §5: stochastic sampling of the IMF matters below log M ≈ 3.5.",
     )  # fmt: skip
     c4, c5, c6 = st.columns(3)
-    mass_bins = c4.number_input("Mass bins", 3, 20, 5, key="fn_mbins", bind="query-params")
+    mass_bins = c4.number_input(
+        "Mass bins", 3, 20, analyses.MASS_FUNCTION_BINS, key="fn_mbins", bind="query-params"
+    )
     equal_number = c4.checkbox(
-        "Equal numbers per mass bin (W21)", True, key="fn_eq", bind="query-params"
-    )
+        "Equal numbers per mass bin (W21)", analyses.MASS_FUNCTION_EQUAL_NUMBER, key="fn_eq",
+        bind="query-params",
+    )  # fmt: skip
     age_bins = c5.number_input(
-        "Age bins over log τ 6–9", 3, 20, 6, key="fn_abins", bind="query-params"
-    )
+        f"Age bins over log τ {AGE_LO:g}–{AGE_HI:g}", 3, 20, analyses.AGE_FUNCTION_BINS,
+        key="fn_abins", bind="query-params",
+    )  # fmt: skip
     fit_lo = c6.number_input(
-        "Age fit from log τ", 6.0, 9.0, 6.5, 0.1, key="fn_fit", bind="query-params",
+        "Age fit from log τ", AGE_LO, AGE_HI, analyses.AGE_FUNCTION_FIT_LOG_RANGE[0], 0.1,
+        key="fn_fit", bind="query-params",
         help="W21 leave out the youngest bin (fit over log τ 6.5–9).",
     )  # fmt: skip
-age_ranges = _ranges(age_text, data.W21_AGE_RANGES)
-mass_ranges = _ranges(mass_text, data.W21_MASS_RANGES)
+age_ranges = _ranges(age_text, analyses.W21_AGE_RANGES)
+mass_ranges = _ranges(mass_text, analyses.W21_MASS_RANGES)
 if age_ranges is None or mass_ranges is None or any(hi is None for _, hi in age_ranges):
     st.warning("Ranges are written like `6-7, 7-8, 8-8.6` (an open end only for masses: `4.8-`).")
     st.stop()
+fit_range = (float(fit_lo), analyses.AGE_FUNCTION_FIT_LOG_RANGE[1])
 fd = cache.functions(
     sel.url, sel.token, sel.scope, age_ranges, mass_ranges, float(log_mass_min),
-    int(mass_bins), bool(equal_number), int(age_bins), (float(fit_lo), 9.0),
+    int(mass_bins), bool(equal_number), int(age_bins), fit_range,
 )  # fmt: skip
 ui.notices(fd.notices)
 
@@ -84,7 +93,7 @@ if len(fd.mass_bins):
 st.subheader("Age functions (W21 Figs. 24–25, Table 5)")
 if len(fd.age_bins):
     ui.chart(
-        plots.age_function_figure(fd.age_bins, fd.age_fits, fd.keys, (float(fit_lo), 9.0)),
+        plots.age_function_figure(fd.age_bins, fd.age_fits, fd.keys, fit_range),
         key="af",
     )
     st.dataframe(plots.slope_table(fd.age_fits, "γ", fd.keys))
@@ -98,7 +107,9 @@ st.caption(
 )
 
 st.subheader("Completeness-corrected functions (C-4 §4.4)")
-models = _models(sel.url, (sel.token, queries.completeness_token(cache.engine(sel.url))))
+models = _models(
+    sel.url, (sel.token, readers_injection.injection_fingerprint(cache.engine(sel.url)))
+)
 if models.empty or not fd.keys:
     st.caption(
         "No physical completeness model is registered, so no corrected function is drawn: make "
@@ -119,7 +130,7 @@ mass_label = state.selectbox(k4, "Age function in log M", [_fmt((r,)) for r in m
 cf = _corrected(
     sel.url, sel.token, sel.scope, key, model_labels[model_label], _ranges(age_label, ())[0],
     _ranges(mass_label, ())[0], float(log_mass_min), int(mass_bins), bool(equal_number),
-    int(age_bins), (float(fit_lo), 9.0),
+    int(age_bins), fit_range,
 )  # fmt: skip
 ui.notices(cf.notices)
 for what, tables, sym, x_title, y_title in (

@@ -1,21 +1,20 @@
 """MCI plane: source density in MCI_in-MCI_out with the semi-empirical selection region
 (Thilker et al. 2022 Figs. 3 and 6-9), points coloured by class where one exists.
 
-The page's query and figure live here (the page is the only user); both follow the
-patterns of :mod:`clustercat.dashboard.queries` (plain SQL through ``read_frame``, the
-release's own morphology constants) and :mod:`clustercat.dashboard.plots` (plotly).
+The points come from :func:`clustercat.processing.catalogue_io.read_mci_plane` (the view's
+MCI, the release's own morphology constants, and the image pipeline's selection flags); the
+page's figure lives here (the page is its only user) and follows :mod:`.plots` (plotly).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from clustercat.dashboard import cache, queries, state, ui
+from clustercat.dashboard import cache, data, state, ui
 from clustercat.dashboard.plots import TEMPLATE
+from clustercat.processing.catalogue_io import read_mci_plane
 from clustercat.processing.pipeline import semi_empirical_outline
 from clustercat.processing.selection import mci_out_floor
 
@@ -26,36 +25,12 @@ MCI_IN_RANGE = (-1.5, 1.0)
 MCI_OUT_RANGE = (-3.0, 1.5)
 
 
-def mci_points(url: str, token: tuple, release_ids: tuple[int, ...], galaxy: str | None):  # noqa: ANN201
-    """MCI_in, MCI_out (the release's shown constants) of every source, with the selection
-    flags and V S/N where the image pipeline wrote them, field and distance."""
-    where = "" if galaxy is None else "AND g.name = :galaxy"
-    frame = queries.read_frame(
-        cache.engine(url),
-        f"""
-        SELECT s.id AS source_pk, s.release_id, f.name AS field, g.name AS galaxy,
-               g.distance_mpc AS galaxy_distance_mpc, m.mci_in, m.mci_out,
-               x.distance_mpc, x.v_snr, x.candidate, x.in_semi_empirical, x.super_hd
-        FROM source s
-        JOIN catalogue_release r ON r.id = s.release_id
-        JOIN morphology m ON m.source_id = s.id AND m.constants_version = r.morphology_version
-        JOIN field f ON f.id = s.field_id
-        JOIN galaxy g ON g.id = f.galaxy_id
-        LEFT JOIN source_selection x
-               ON x.source_id = s.id AND x.constants_version = m.constants_version
-        WHERE s.release_id IN :ids AND m.mci_in IS NOT NULL AND m.mci_out IS NOT NULL {where}
-        """,
-        {"ids": list(release_ids), **({} if galaxy is None else {"galaxy": galaxy})},
-        floats=("mci_in", "mci_out", "distance_mpc", "galaxy_distance_mpc", "v_snr"),
-    )  # fmt: skip
-    for col in ("candidate", "in_semi_empirical", "super_hd"):
-        frame[col] = frame[col].astype("boolean")
-    return frame
-
-
-cached_points = st.cache_data(max_entries=cache.MAX_ENTRIES, show_spinner="Reading MCI…")(
-    mci_points
-)
+@st.cache_data(max_entries=cache.MAX_ENTRIES, show_spinner="Reading MCI…")
+def cached_points(
+    url: str, token: tuple, release_ids: tuple[int, ...], galaxy: str | None
+) -> pd.DataFrame:
+    """MCI_in, MCI_out of every source of the releases (:func:`read_mci_plane`)."""
+    return read_mci_plane(cache.engine(url), release_ids, galaxy)
 
 
 def mci_figure(
@@ -99,19 +74,6 @@ def mci_figure(
     return fig
 
 
-def first_method_classes(
-    url: str, source_pks: Sequence[int], method_ids: Sequence[int]
-) -> pd.Series:
-    """source_pk -> class under the first of ``method_ids`` that classified it."""
-    if not len(source_pks) or not len(method_ids):
-        return pd.Series(dtype="Int64")
-    found = queries.classes_of(cache.engine(url), list(source_pks))
-    found = found[found["method_id"].isin(method_ids)].copy()
-    found["order"] = found["method_id"].map({m: i for i, m in enumerate(method_ids)})
-    found = found.sort_values("order").drop_duplicates("source_pk")
-    return found.set_index("source_pk")["class"].astype("Int64")
-
-
 sel = state.current()
 st.title("MCI plane")
 ui.require_releases(sel)
@@ -152,8 +114,8 @@ distance = c3.number_input(
 )  # fmt: skip
 
 keys = sel.context.keys(sel.scope)
-classes = first_method_classes(
-    sel.url, sub["source_pk"].tolist(), list(dict.fromkeys(keys["method_id"].tolist()))
+classes = data.first_method_classes(
+    cache.engine(sel.url), sub["source_pk"].tolist(), list(dict.fromkeys(keys["method"]))
 )
 ui.chart(mci_figure(sub, classes, distance, f"{field}: {len(sub):,} sources"), key="mci")
 n_region = int(sub["in_semi_empirical"].fillna(False).astype(bool).sum())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from clustercat.dashboard import cache, data, plots, queries, state, ui
+from clustercat.dashboard import cache, data, plots, state, ui
+from clustercat.processing import readers_models
 
 TASKS = {"classification": "classifier", "age_regression": "age CNN",
          "completeness": "completeness network"}  # fmt: skip
@@ -23,12 +24,12 @@ AGE_METRICS = (
 
 @st.cache_data(max_entries=8, show_spinner="Reading the model registry…")
 def _models(url: str, token: tuple):  # noqa: ANN202
-    return queries.ml_models(cache.engine(url))
+    return readers_models.read_ml_models(cache.engine(url))
 
 
 sel = state.current()
 st.title("Machine-learning models")
-token = (sel.token, queries.ml_token(cache.engine(sel.url)))
+token = (sel.token, readers_models.models_fingerprint(cache.engine(sel.url)))
 models = _models(sel.url, token)
 if models.empty:
     st.info(

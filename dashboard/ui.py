@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from clustercat.schema.export import frame_table, table_text
 
 from .state import Selection
 
@@ -58,6 +60,50 @@ def notices(messages: Sequence[str]) -> None:
 
 def chart(fig: go.Figure, key: str | None = None) -> None:
     st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key)
+
+
+def downloads(
+    rows: pd.DataFrame,
+    name: str,
+    *,
+    view: str | None = None,
+    units: dict[str, str] | None = None,
+    key: str | None = None,
+) -> None:
+    """CSV and ECSV (with units) downloads of exactly ``rows``: the data behind a figure.
+
+    Columns keep the names of the documented views (``view``: their units and meanings come
+    from its column comments, :func:`clustercat.schema.export.frame_table`); ``units`` names
+    the unit of derived columns (``{"v_minus_i": "colour V - I (mag)"}``). The files are
+    built only when a button is pressed (Streamlit's deferred ``data`` callable).
+    """
+    key = key or name
+
+    def _text(fmt: str) -> Callable[[], str]:
+        return lambda: table_text(frame_table(rows, view, units=units, meta={"FIGURE": name}),
+                                  fmt)  # fmt: skip
+
+    left, right, _ = st.columns([1, 1, 4])
+    for column, fmt, mime in ((left, "csv", "text/csv"), (right, "ecsv", "text/plain")):
+        column.download_button(
+            f"{fmt.upper()} ({len(rows):,} rows)", _text(fmt), file_name=f"{name}.{fmt}",
+            mime=mime, key=f"download-{key}-{fmt}", on_click="ignore",
+            help="the rows this figure draws" + (" (ECSV: with units)" if fmt == "ecsv" else ""),
+        )  # fmt: skip
+
+
+def figure(
+    fig: go.Figure,
+    rows: pd.DataFrame,
+    name: str,
+    *,
+    view: str | None = None,
+    units: dict[str, str] | None = None,
+    key: str | None = None,
+) -> None:
+    """A chart followed by the downloads of the rows it draws (:func:`downloads`)."""
+    chart(fig, key=key)
+    downloads(rows, name, view=view, units=units, key=key)
 
 
 def scope_caption(sel: Selection) -> str:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import json
 import math
 import re
@@ -50,6 +51,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import pandas as pd
 from astropy.table import Column, MaskedColumn, Table
 from sqlalchemy import Connection, Engine, literal_column, select, table, text
 from sqlalchemy.exc import DBAPIError
@@ -69,8 +71,10 @@ __all__ = [
     "column_ucd",
     "export_release",
     "export_table",
+    "frame_table",
     "parse_unit",
     "read_only_transaction",
+    "table_text",
     "write_table",
 ]
 
@@ -423,6 +427,62 @@ def export_table(
             column.meta["ucd"] = ucd
         table.add_column(column)
     return table
+
+
+def frame_table(
+    frame: pd.DataFrame,
+    view: str | None = None,
+    *,
+    units: dict[str, str] | None = None,
+    meta: dict[str, object] | None = None,
+) -> Table:
+    """Rows a figure draws (a pandas frame) as an astropy Table with units and descriptions.
+
+    Columns named as a column of ``view`` (a key of :data:`CURRENT_VIEW_COMMENTS`) take that
+    column's comment as description and its unit, as :func:`export_table` does; ``units``
+    (column -> ``"meaning (unit)"`` or a bare unit string) describes derived columns such as
+    colours. NULLs become NaN in float columns and masked entries elsewhere.
+    """
+    comments = dict(CURRENT_VIEW_COMMENTS[view][1]) if view is not None else {}
+    for name, value in (units or {}).items():
+        comments[name] = value if value.rstrip().endswith(")") else f"{name} ({value})"
+    table = Table(meta={"ORIGIN": "ClusterCat", **({"VIEW": view} if view else {}),
+                        **(meta or {})})  # fmt: skip
+    for name in frame.columns:
+        values = [None if _is_missing(v) else v for v in frame[name].tolist()]
+        comment = comments.get(str(name))
+        data, mask = _column_values(str(name), values, comment)
+        if data.dtype.kind == "f" or not mask.any():
+            column = Column(data, name=str(name), description=comment)
+        else:
+            column = MaskedColumn(data, name=str(name), mask=mask, description=comment)
+        unit = parse_unit(comment)
+        if unit is not None:
+            column.unit = unit
+        ucd = column_ucd(str(name))
+        if ucd is not None:
+            column.meta["ucd"] = ucd
+        table.add_column(column)
+    return table
+
+
+def _is_missing(value: object) -> bool:
+    """None, NaN, NaT or pandas NA (a frame's ways of saying NULL)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def table_text(table: Table, fmt: str) -> str:
+    """``table`` as the text of a ``csv`` or ``ecsv`` file (units kept in ECSV only)."""
+    if fmt not in ("csv", "ecsv"):
+        raise ValueError(f"text formats are csv and ecsv, not {fmt!r}")
+    buffer = io.StringIO()
+    table.write(buffer, format=FORMATS[fmt][0])
+    return buffer.getvalue()
 
 
 def _is_timeout(exc: DBAPIError) -> bool:

@@ -24,8 +24,10 @@ from clustercat.schema.export import (
     column_ucd,
     export_query,
     export_table,
+    frame_table,
     parse_unit,
     read_only_transaction,
+    table_text,
 )
 from clustercat.schema.views import CURRENT_VIEW_COMMENTS
 from sqlalchemy import Engine, text
@@ -244,3 +246,20 @@ def test_parse_unit_and_ucds() -> None:
     assert column_ucd("mag_f814w_err") == "stat.error;phot.mag;em.opt.I"
     assert column_ucd("mag_v_r3") == "phot.mag;em.opt.V"
     assert column_ucd("method") is None
+
+
+def test_frame_table_gives_a_figures_rows_the_views_units() -> None:
+    """The dashboard's figure downloads: view columns keep their unit, derived ones get theirs."""
+    frame = pd.DataFrame({"galaxy": ["NGC 628", None], "source_id": [7, 8],
+                          "mag_v": [20.25, np.nan], "v_minus_i": [0.5, -0.25]})  # fmt: skip
+    table = frame_table(frame, "cluster_catalogue", units={"v_minus_i": "colour V - I (mag)"})
+    assert table["mag_v"].unit == u.mag and table["v_minus_i"].unit == u.mag
+    assert table["source_id"].unit is None and list(table["source_id"]) == [7, 8]
+    assert np.isnan(table["mag_v"][1]) and table["galaxy"].mask.tolist() == [False, True]
+    back = Table.read(table_text(table, "ecsv"), format="ascii.ecsv")
+    assert back["mag_v"].unit == u.mag and back["v_minus_i"][1] == -0.25
+    assert back["mag_v"].description == CURRENT_VIEW_COMMENTS["cluster_catalogue"][1]["mag_v"]
+    csv = table_text(table, "csv").splitlines()
+    assert csv[0] == "galaxy,source_id,mag_v,v_minus_i" and csv[1] == "NGC 628,7,20.25,0.5"
+    with pytest.raises(ValueError, match="csv and ecsv"):
+        table_text(table, "fits")

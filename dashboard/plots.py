@@ -44,6 +44,43 @@ COLOUR_AXES = {
 }
 
 
+#: What a point of a source carries (plotly ``customdata``, in this order): the key first, so
+#: that a click can open the source page (:func:`clustercat.dashboard.ui.source_chart`), then
+#: what the hover shows. Missing columns are shown as "–".
+SOURCE_POINT_COLUMNS: tuple[str, ...] = (
+    "source_pk", "galaxy", "field", "source_id", "class", "mag_v", "log_age", "log_mass",
+)  # fmt: skip
+#: Hover text of a source's point (galaxy, field, source id, class, m_V, age, mass).
+SOURCE_HOVER = (
+    "<b>%{customdata[1]}</b> · %{customdata[2]} · source %{customdata[3]}<br>"
+    "class %{customdata[4]} · m_V %{customdata[5]}<br>"
+    "log(τ/yr) %{customdata[6]} · log(M/M☉) %{customdata[7]}"
+)
+
+
+def source_customdata(points: pd.DataFrame) -> np.ndarray:
+    """The :data:`SOURCE_POINT_COLUMNS` of ``points`` as an object array (n, 8), numbers
+    rounded for the hover (m_V and ages to 0.01, classes as integers); absent values "–"."""
+    n = len(points)
+    out = np.full((n, len(SOURCE_POINT_COLUMNS)), "–", dtype=object)
+    for j, name in enumerate(SOURCE_POINT_COLUMNS):
+        if name not in points.columns:
+            continue
+        values = points[name].to_numpy()
+        if name in ("source_pk", "source_id", "class"):
+            numbers = pd.to_numeric(points[name], errors="coerce").to_numpy(dtype=float)
+            ok = np.isfinite(numbers)
+            out[ok, j] = numbers[ok].astype(np.int64)
+        elif name in ("mag_v", "log_age", "log_mass"):
+            numbers = pd.to_numeric(points[name], errors="coerce").to_numpy(dtype=float)
+            ok = np.isfinite(numbers)
+            out[ok, j] = np.char.mod("%.2f", numbers[ok]) if ok.any() else out[ok, j]
+        else:
+            ok = pd.notna(points[name]).to_numpy()
+            out[ok, j] = values[ok].astype(str)
+    return out
+
+
 def series_colour(i: int) -> str:
     return SERIES_COLOURS[i % len(SERIES_COLOURS)]
 
@@ -136,9 +173,11 @@ def colour_colour_figure(
                     name=CLASS_NAMES[cls],
                     legendgroup=group,
                     showlegend=group not in seen,
-                    customdata=pts["source_pk"].to_numpy(),
-                    hovertemplate="source key %{customdata}<br>"
-                    "V−I %{x:.2f}, " + y_name + " %{y:.2f}<extra></extra>",
+                    customdata=source_customdata(pts),
+                    hovertemplate=SOURCE_HOVER
+                    + "<br>V−I %{x:.2f}, "
+                    + y_name
+                    + " %{y:.2f}<extra></extra>",
                 )
             )
             where.append((r, c))

@@ -62,6 +62,40 @@ def chart(fig: go.Figure, key: str | None = None) -> None:
     st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key)
 
 
+#: The source page (``app_pages/source.py``), opened with ``?src=<source_pk>``.
+SOURCE_PAGE = "app_pages/source.py"
+
+
+def clicked_source(event: object) -> int | None:
+    """The ``source_pk`` of the point clicked in a plotly selection event, or None.
+
+    Points carry :data:`clustercat.dashboard.plots.SOURCE_POINT_COLUMNS` as ``customdata``
+    (the key first); traces without them (tracks, boxes) are ignored.
+    """
+    selection = getattr(event, "selection", None) or (
+        event.get("selection") if isinstance(event, dict) else None
+    )
+    points = (selection or {}).get("points") or []
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, list | tuple) and custom:
+            custom = custom[0]
+        try:
+            return int(custom)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def source_chart(fig: go.Figure, key: str) -> None:
+    """A chart whose source points open the source page when clicked (plotly selection)."""
+    event = st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key, on_select="rerun",
+                            selection_mode=("points",))  # fmt: skip
+    source_pk = clicked_source(event)
+    if source_pk is not None:
+        st.switch_page(SOURCE_PAGE, query_params={"src": str(source_pk)})
+
+
 def downloads(
     rows: pd.DataFrame,
     name: str,

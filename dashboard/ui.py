@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -103,27 +104,40 @@ def downloads(
     view: str | None = None,
     units: dict[str, str] | None = None,
     key: str | None = None,
+    sql: str | None = None,
+    params: dict[str, object] | None = None,
 ) -> None:
     """CSV and ECSV (with units) downloads of exactly ``rows``: the data behind a figure.
 
     Columns keep the names of the documented views (``view``: their units and meanings come
     from its column comments, :func:`clustercat.schema.export.frame_table`); ``units`` names
-    the unit of derived columns (``{"v_minus_i": "colour V - I (mag)"}``). The files are
-    built only when a button is pressed (Streamlit's deferred ``data`` callable).
+    the unit of derived columns (``{"v_minus_i": "colour V - I (mag)"}``). ``sql`` (with
+    bound ``params``) is a query over the views that returns the same rows: shown under the
+    buttons for collaborators to rerun, and kept in the ECSV header (``SQL``, ``SQL_PARAMS``),
+    where ``tests/test_dashboard_browser.py`` runs it and compares. The files are built only
+    when a button is pressed (Streamlit's deferred ``data`` callable).
     """
     key = key or name
+    meta: dict[str, object] = {"FIGURE": name}
+    if sql is not None:
+        meta["SQL"] = " ".join(sql.split())
+        meta["SQL_PARAMS"] = json.dumps(params or {}, sort_keys=True, default=str)
 
     def _text(fmt: str) -> Callable[[], str]:
-        return lambda: table_text(frame_table(rows, view, units=units, meta={"FIGURE": name}),
-                                  fmt)  # fmt: skip
+        return lambda: table_text(frame_table(rows, view, units=units, meta=meta), fmt)
 
-    left, right, _ = st.columns([1, 1, 4])
+    left, right, third, _ = st.columns([1, 1, 1, 3])
     for column, fmt, mime in ((left, "csv", "text/csv"), (right, "ecsv", "text/plain")):
         column.download_button(
             f"{fmt.upper()} ({len(rows):,} rows)", _text(fmt), file_name=f"{name}.{fmt}",
             mime=mime, key=f"download-{key}-{fmt}", on_click="ignore",
             help="the rows this figure draws" + (" (ECSV: with units)" if fmt == "ecsv" else ""),
         )  # fmt: skip
+    if sql is not None:
+        with third.popover("SQL", help="the same rows from the views, for psql or Python"):
+            st.code(sql.strip(), language="sql")
+            if params:
+                st.caption("Parameters: " + ", ".join(f":{k} = {v!r}" for k, v in params.items()))
 
 
 def figure(
@@ -134,10 +148,17 @@ def figure(
     view: str | None = None,
     units: dict[str, str] | None = None,
     key: str | None = None,
+    sql: str | None = None,
+    params: dict[str, object] | None = None,
+    clickable: bool = False,
 ) -> None:
-    """A chart followed by the downloads of the rows it draws (:func:`downloads`)."""
-    chart(fig, key=key)
-    downloads(rows, name, view=view, units=units, key=key)
+    """A chart followed by the downloads of the rows it draws (:func:`downloads`);
+    ``clickable``: its source points open the source page (:func:`source_chart`)."""
+    if clickable:
+        source_chart(fig, key=key or name)
+    else:
+        chart(fig, key=key)
+    downloads(rows, name, view=view, units=units, key=key, sql=sql, params=params)
 
 
 def scope_caption(sel: Selection) -> str:

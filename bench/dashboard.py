@@ -1,32 +1,41 @@
-"""Benchmark: the dashboard's queries and figures per page, on SQLite and PostgreSQL.
+"""Benchmark: every dashboard page, cold and on rerun, on SQLite and PostgreSQL.
 
 The database holds every LEGUS catalogue (release ``legus``), the StarcNet predictions of
 NGC 1566 (``starcnet-ngc1566``) and a synthetic PHANGS-HST-format release of NGC 1566
 (``phangs-synthetic``) with ``--n-extra`` sources (default 100,000), written as a DR4 FITS
 table and ingested with the real PHANGS reader: 90 % of the LEGUS NGC 1566 sources re-observed
 (0.02" scatter, 0.03 mag photometric noise, some classes flipped) plus random field sources.
-So the NGC 1566 pages see ~100k sources, two releases, four classification methods and a
-PHANGS-vs-LEGUS cross-match, as in Whitmore et al. (2021).
+LEGUS NGC 1566 is refitted with BC03 as a second SED method (``clustercat process sed
+--label``), and two cross-match runs of it with the synthetic release are stored (0.08" and
+0.15"). So the NGC 1566 pages see ~100k sources, two releases, several classification and SED
+methods and stored cross-matches, as in Whitmore et al. (2021).
 
-For each page, the time to build everything it shows (the shared readers over the
-collaborator views, the ``processing.analyses`` calls and the plotly figures) is measured cold
-(no cache, as on the first visit) and warm (served by ``st.cache_data``, as on every later
-visit with the same selection). For reference, the same run times what the command line does
-for the W21 box counts (``clustercat analyse colour-boxes``, i.e.
-``processing.analyses.colour_box_counts``) on the synthetic release. Aim (issues 6 and 13):
-< 1 s per page cold.
+Every page of ``dashboard/app.py`` (and the source page, ``?src=`` a LEGUS NGC 1566 source)
+is run as the server runs it, by ``streamlit.testing``: the entry script (sidebar) and the
+page script, every element serialised, under three sidebar selections (the default one; both
+releases for NGC 1566; both releases for all galaxies). Cold: no page result cached (the
+database fingerprint and the sidebar context, shared by every selection, are), the first
+visit of a selection, best of ``--repeat``. Rerun: the same page again at once, as after any
+click. Aim (issue 14): < 1 s per page, cold and on rerun. Baseline: what the command line
+takes for the W21 box counts (``clustercat analyse colour-boxes``, i.e.
+``processing.analyses.colour_box_counts``) of the synthetic release, with the colour-colour
+page's ratio to it. ``--profile N`` prints a cProfile of the slowest page's cold run.
 
     python bench/dashboard.py                       # SQLite in a temporary folder
     python bench/dashboard.py --postgres            # also PostgreSQL (server of
                                                     # $CLUSTERCAT_TEST_POSTGRES_URL)
     python bench/dashboard.py --n-extra 20000       # quicker
+    python bench/dashboard.py --keep ...            # keep the databases, then time them again:
+    python bench/dashboard.py --database-url URL --page colours --profile 30
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -181,111 +190,126 @@ def ingest_legus(engine: Engine, data: Path) -> None:
     ingest_release(engine, request, starcnet.reader())
 
 
-# --- the pages: what each one computes and draws ------------------------------------------------
+# --- the pages, run as the server runs them ---------------------------------------------------
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+#: The source page, opened with ``?src=<source_pk>`` (hidden from the navigation).
+SOURCE_PAGE = "source.py"
+AIM_S = 1.0
 
 
-def _json(*figs: object) -> int:
-    """Serialise figures as Streamlit does (plotly JSON); returns the bytes produced."""
-    return sum(len(f.to_json()) for f in figs)  # type: ignore[attr-defined]
-
-
-def page_builders(url: str, scope: object) -> dict[str, Callable[[], object]]:
-    """One callable per page doing its queries, processing calls and figure building."""
-    from clustercat.dashboard import data, plots
-    from clustercat.processing.analyses import (
-        AGE_FUNCTION_FIT_LOG_RANGE,
-        W21_AGE_RANGES,
-        W21_MASS_RANGES,
+def app_pages() -> list[tuple[str, str]]:
+    """(page file, title) of every page of ``dashboard/app.py`` (``PAGES``), then the source
+    page when it exists."""
+    tree = ast.parse(APP.read_text())
+    pages = next(
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign | ast.Assign)
+        and getattr(node.target if isinstance(node, ast.AnnAssign) else node.targets[0], "id", "")
+        == "PAGES"
     )
-    from clustercat.schema import make_engine
+    out = [(p[0], p[1]) for p in pages]
+    if (APP.parent / "app_pages" / SOURCE_PAGE).exists() and SOURCE_PAGE not in dict(out):
+        out.append((SOURCE_PAGE, "Source"))
+    return out
 
-    engine = make_engine(url)
-    state: dict = {}
 
-    def ctx() -> data.Context:
-        if "ctx" not in state:
-            state["ctx"] = data.load_context(engine)
-        return state["ctx"]
+class PageTime:
+    """Cold (best of the repeats) and rerun time of one page, and what went wrong.
 
-    def overview() -> object:
-        ov = data.overview(engine, ctx(), scope.release_ids)
-        method = ov.class_counts.groupby("method")["n"].sum().idxmax()
-        return _json(plots.class_counts_figure(ov.class_counts, method))
+    (A plain class: tests load this file with ``spec_from_file_location`` without entering it
+    in ``sys.modules``, which ``dataclasses`` would need.)
+    """
 
-    def colours() -> object:
-        cd = data.colour_colour(engine, ctx(), scope)
-        tracks, _ = state.setdefault("tracks", data.colour_tracks(engine, cd.filter_b, cd.filter_v))
-        tl = [(t.name, t.frame) for t in tracks]
-        plots.box_counts_table(cd.counts, cd.boxes)
-        return _json(
-            plots.colour_colour_figure(cd.points, cd.keys, y="u_minus_b", boxes=cd.boxes,
-                                       counts=cd.counts, tracks=tl),
-            plots.colour_colour_figure(cd.points, cd.keys, y="nuv_minus_b", tracks=tl),
-        )  # fmt: skip
+    def __init__(self) -> None:
+        self.cold = float("inf")
+        self.rerun = float("inf")
+        self.errors: list[str] = []
 
-    def quality() -> object:
-        qd = data.quality(engine, ctx(), scope)
-        text, qr = plots.table2(qd.quality, qd.keys)
-        plots.qr_colours(qr)
-        return _json(plots.figure_of_merit_figure(qd.merit)) if qd.merit is not None else 0
 
-    def agreement() -> object:
-        keys = ctx().keys(scope)["key"].tolist()
-        ad = data.agreement(engine, ctx(), scope, keys[0], keys[1])
-        return _json(
-            plots.agreement_bars(ad.fractions, "A vs B"),
-            plots.confusion_figure(ad.confusion, ad.symmetric, keys[0], keys[1]),
-            plots.agreement_vs_magnitude(ad.binned),
-        )
+def _warm_shared(url: str) -> None:
+    """What every selection shares once the server has run: the fingerprint and the context
+    (``cache.problem``, ``cache.token``, ``cache.context``)."""
+    from clustercat.dashboard import cache
 
-    def functions() -> object:
-        fd = data.functions(engine, ctx(), scope)
-        return _json(
-            plots.mass_function_figure(fd.mass_bins, fd.mass_fits, fd.keys),
-            plots.age_function_figure(
-                fd.age_bins, fd.age_fits, fd.keys, AGE_FUNCTION_FIT_LOG_RANGE
-            ),
-            plots.mass_age_figure(fd.sample, fd.keys, W21_AGE_RANGES, W21_MASS_RANGES),
-        )
+    cache.problem(url)
+    cache.context(url, cache.token(url))
 
-    def crossmatch() -> object:
-        from clustercat.processing.catalogue_io import read_crossmatch_runs
-        from clustercat.schema.crossmatch import OUTCOMES
 
-        a, b = scope.release_ids[0], scope.release_ids[-1]
-        runs = read_crossmatch_runs(engine, [a, b])
-        run_id = int(runs["run_id"].iloc[0]) if len(runs) else None
-        methods = ctx().methods.drop_duplicates("method").set_index("method")["method_id"]
-        xd = data.crossmatch(
-            engine, ctx(), a, b, scope.galaxy,
-            int(methods["LEGUS human mode"]), int(methods["PHANGS-HST human"]), 0.08, run_id,
-        )  # fmt: skip
-        m = xd.matched
-        gal = scope.galaxy or "NGC 1566"
-        pa, pb = xd.sources_a, xd.sources_b
-        only_a = pa[(pa["galaxy"] == gal) & ~pa["source_pk"].isin(m["source_a_pk"])]
-        only_b = pb[(pb["galaxy"] == gal) & ~pb["source_pk"].isin(m["source_b_pk"])]
-        return _json(
-            plots.outcome_bars(xd.per_galaxy, OUTCOMES),
-            plots.confusion_figure(xd.confusion, xd.symmetric, "A", "B"),
-            plots.sky_figure(m[m["galaxy"] == gal], only_a, only_b, "A", "B", gal),
-            plots.separation_histogram(m, xd.radius_arcsec),
-        )
+def _app(url: str, query: dict[str, object]):  # noqa: ANN202 - a streamlit AppTest
+    from streamlit.testing.v1 import AppTest
 
-    def explorer() -> object:
-        ed = data.explorer(engine, ctx(), scope, v_range=(14.0, 30.0))
-        return len(ed.rows.to_csv(index=False))
+    os.environ["CLUSTERCAT_DATABASE_URL"] = url
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at
 
-    return {
-        "sidebar context": ctx,
-        "Overview": overview,
-        "Colour-colour": colours,
-        "Quality ratios": quality,
-        "Agreement": agreement,
-        "Mass & age functions": functions,
-        "Cross-match": crossmatch,
-        "Source explorer": explorer,
-    }
+
+def time_page(url: str, page: str, query: dict[str, object], repeat: int) -> PageTime:
+    """Run ``page`` of the app with the sidebar selection ``query`` (URL query parameters).
+
+    Cold: page results not cached (``st.cache_data`` cleared, then the fingerprint and the
+    context warmed: they are shared by every selection), the first visit of a selection; the
+    best of ``repeat``. Rerun: the same page run again at once, as after any click (the
+    caches serve the data and, where cached, the figures). Times are the whole script run
+    (sidebar and page, every element serialised) as ``streamlit.testing`` runs it.
+    """
+    import streamlit as st
+
+    out = PageTime()
+    for _ in range(repeat):
+        at = _app(url, query)
+        at.run()  # AppTest needs one run before it can switch pages
+        if page != "overview.py":
+            at.switch_page(f"app_pages/{page}")
+        st.cache_data.clear()
+        _warm_shared(url)
+        start = time.perf_counter()
+        at.run()
+        out.cold = min(out.cold, time.perf_counter() - start)
+        start = time.perf_counter()
+        at.run()
+        out.rerun = min(out.rerun, time.perf_counter() - start)
+        out.errors = [str(e.value)[:300] for e in at.exception]
+    return out
+
+
+def profile_page(url: str, page: str, query: dict[str, object], top: int) -> str:
+    """cProfile of one cold run of ``page`` (the script thread), by cumulative time."""
+    import cProfile
+    import io
+    import pstats
+    import threading
+
+    import streamlit as st
+
+    at = _app(url, query)
+    at.run()
+    if page != "overview.py":
+        at.switch_page(f"app_pages/{page}")
+    st.cache_data.clear()
+    _warm_shared(url)
+    profiler = cProfile.Profile()
+    original = threading.Thread.run
+
+    def profiled(self: threading.Thread) -> None:  # the script runs in its own thread
+        profiler.enable()
+        try:
+            original(self)
+        finally:
+            profiler.disable()
+
+    threading.Thread.run = profiled  # type: ignore[method-assign]
+    try:
+        at.run()
+    finally:
+        threading.Thread.run = original  # type: ignore[method-assign]
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats("cumulative")
+    stats.print_stats(top)
+    return buffer.getvalue()
 
 
 def baseline_colour_boxes(url: str, release: str, galaxy: str | None) -> float:
@@ -298,64 +322,44 @@ def baseline_colour_boxes(url: str, release: str, galaxy: str | None) -> float:
     return time.perf_counter() - start
 
 
-def time_pages(url: str, scope: object, repeat: int) -> dict[str, float]:
-    """Best cold time per page: a fresh engine and no cache (the first visit of a selection).
+def selections(url: str) -> dict[str, dict[str, object]]:
+    """The sidebar selections timed, as URL query parameters: the default one (the newest
+    version of the first release, all galaxies), and both releases for NGC 1566 (where the
+    synthetic sources are) and for all galaxies."""
+    from clustercat.dashboard.data import load_context
+    from clustercat.schema import make_engine
 
-    The sidebar context (releases, fields, methods) is built first and timed on its own; the
-    pages then reuse it, as they do in the app.
-    """
-    best: dict[str, float] = {}
-    for _ in range(repeat):
-        for name, build in page_builders(url, scope).items():
-            start = time.perf_counter()
-            build()
-            best[name] = min(best.get(name, np.inf), time.perf_counter() - start)
-    return best
-
-
-def time_cached(url: str, scope: object) -> dict[str, float]:
-    """Time of a repeated visit: the page's ``st.cache_data`` entry served (bare mode)."""
-    from clustercat.dashboard import cache
-    from clustercat.processing import analyses as an
-
-    token = cache.token(url)
-    keys = cache.context(url, token).keys(scope)["key"].tolist()
-    calls = {
-        "Overview": lambda: cache.overview(url, token, scope.release_ids),
-        "Colour-colour": lambda: cache.colour_colour(url, token, scope, _boxes()),
-        "Quality ratios": lambda: cache.quality(url, token, scope, _boxes()),
-        "Agreement": lambda: cache.agreement(url, token, scope, keys[0], keys[1], 4, 0.08),
-        "Mass & age functions": lambda: cache.functions(
-            url, token, scope, an.W21_AGE_RANGES, an.W21_MASS_RANGES, an.LOG_MASS_MIN,
-            an.MASS_FUNCTION_BINS, an.MASS_FUNCTION_EQUAL_NUMBER, an.AGE_FUNCTION_BINS,
-            an.AGE_FUNCTION_FIT_LOG_RANGE,
-        ),
-        "Source explorer": lambda: cache.explorer(
-            url, token, scope, (14.0, 30.0), True, None, 5000
-        ),
-        "Cross-match": lambda: cache.crossmatch(
-            url, token, scope.release_ids[0], scope.release_ids[-1], scope.galaxy, None, None,
-            0.08, None,
-        ),
-    }  # fmt: skip
-    out = {}
-    for name, call in calls.items():
-        call()
-        start = time.perf_counter()
-        call()
-        out[name] = time.perf_counter() - start
-    return out
+    engine = make_engine(url)
+    labels = load_context(engine).shown["label"].tolist()
+    engine.dispose()
+    return {
+        "default selection": {},
+        "both releases, NGC 1566": {"rel": labels, "gal": "NGC 1566"},
+        "both releases, all galaxies": {"rel": labels},
+    }
 
 
-def _boxes() -> str:
-    from clustercat.dashboard.data import DEFAULT_BOXES
+def source_with_fits(url: str) -> int | None:
+    """A LEGUS NGC 1566 source with two SED fits (the source page's ``src``)."""
+    from clustercat.schema import make_engine
 
-    return DEFAULT_BOXES
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        pk = conn.execute(
+            text("SELECT source_pk FROM sed_results WHERE release = 'legus' AND field = "
+                 "'ngc1566' GROUP BY source_pk HAVING count(DISTINCT method) > 1 "
+                 "ORDER BY source_pk LIMIT 1")
+        ).scalar()  # fmt: skip
+    engine.dispose()
+    return None if pk is None else int(pk)
 
 
 def build(url: str, data_dir: Path, n_extra: int, folder: Path) -> None:
-    """Migrate, ingest LEGUS + StarcNet + the synthetic PHANGS release, store a cross-match."""
+    """Migrate, ingest LEGUS + StarcNet + the synthetic PHANGS release, refit NGC 1566 with
+    BC03 as a second SED method, store two cross-match runs (0.08" and 0.15")."""
     import astropy.units as u
+    from click.testing import CliRunner
+    from clustercat.processing.cli_sed import process_group, ssp_group
     from clustercat.processing.crossmatch_db import run_crossmatch
     from clustercat.schema import make_engine, migrate
 
@@ -364,10 +368,19 @@ def build(url: str, data_dir: Path, n_extra: int, folder: Path) -> None:
     started = time.perf_counter()
     ingest_legus(engine, data_dir)
     ingest_phangs_synthetic(engine, folder, n_extra)
-    run_crossmatch(
-        engine, "legus:ngc1566", f"{SYNTHETIC_RELEASE}:ngc1566", 0.08 * u.arcsec,
-        class_method_a="LEGUS human mode", class_method_b="PHANGS-HST human",
-    )  # fmt: skip
+    for group, args in (
+        (ssp_group, ["build", "bc03"]),
+        (process_group, ["sed", "--release", "legus", "--model", "bc03", "--field", "ngc1566",
+                         "--label", "bench-refit"]),
+    ):  # fmt: skip
+        result = CliRunner().invoke(group, args, obj={"database": url})
+        if result.exit_code != 0:
+            raise RuntimeError(f"{' '.join(args)}: {result.output}")
+    for radius in (0.08, 0.15):
+        run_crossmatch(
+            engine, "legus:ngc1566", f"{SYNTHETIC_RELEASE}:ngc1566", radius * u.arcsec,
+            class_method_a="LEGUS human mode", class_method_b="PHANGS-HST human",
+        )  # fmt: skip
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:  # what autovacuum does after a bulk load
             conn.execute(text("COMMIT"))
@@ -393,48 +406,91 @@ def _postgres_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
-def run(url: str, label: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from clustercat.dashboard.data import Scope, colour_tracks, load_context
-    from clustercat.schema import make_engine
+def _flag(t: float) -> str:
+    return "" if t < AIM_S else "  > 1 s"
 
-    engine = make_engine(url)
-    ctx = load_context(engine)
-    ids = tuple(ctx.shown["release_id"])
+
+def run(url: str, label: str, args: argparse.Namespace) -> dict[tuple[str, str], PageTime]:
+    """Time every page under each selection on one database; print a table per selection."""
+    import streamlit as st
+
+    pages = app_pages()
+    if args.pages:
+        pages = [p for p in pages if p[0].removesuffix(".py") in args.pages]
+    src = source_with_fits(url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = _app(url, {})
     start = time.perf_counter()
-    colour_tracks(engine)
-    print(f"  SSP colour tracks, once per server process: {time.perf_counter() - start:.2f} s")
-    methods = ("LEGUS human mode", "PHANGS-HST human", "PHANGS-HST ML VGG", "StarcNet")
-    results = {}
-    for galaxy in ("NGC 1566", None):
-        scope = Scope(release_ids=ids, galaxy=galaxy, methods=methods)
-        where = galaxy or "all galaxies"
-        cold = time_pages(url, scope, args.repeat)
-        warm = time_cached(url, scope)
-        from clustercat.dashboard.data import crossmatch as computed_crossmatch
-
-        start = time.perf_counter()
-        computed_crossmatch(engine, ctx, ids[0], ids[-1], galaxy, None, None, 0.08, run_id=None)
-        on_the_fly = time.perf_counter() - start
-        base = None
+    at.run()
+    print(f"  first page after a server start (every cache empty): "
+          f"{time.perf_counter() - start:.2f} s")  # fmt: skip
+    results: dict[tuple[str, str], PageTime] = {}
+    chosen = selections(url)
+    if args.selection:
+        chosen = {k: v for k, v in chosen.items() if any(s in k for s in args.selection)}
+    for where, query in chosen.items():
+        print(f"\n{label}, {where} ({', '.join(f'{k}={v}' for k, v in query.items()) or '-'})")
+        print(f"  {'page':22s} {'cold (s)':>9s} {'rerun (s)':>10s} {'cold/rerun':>11s}")
+        for page, title in pages:
+            q = dict(query)
+            if page == SOURCE_PAGE:
+                if src is None:
+                    continue
+                q["src"] = str(src)
+            t = time_page(url, page, q, args.repeat)
+            results[(where, title)] = t
+            ratio = t.cold / t.rerun if t.rerun > 0 else float("nan")
+            note = _flag(max(t.cold, t.rerun)) + (f"  ERROR {t.errors}" if t.errors else "")
+            print(f"  {title:22s} {t.cold:9.3f} {t.rerun:10.3f} {ratio:10.1f}x{note}")
         if not args.no_baseline:
-            base = baseline_colour_boxes(url, SYNTHETIC_RELEASE, galaxy)
-        print(f"\n{label}, {where} ({len(ids)} releases, methods: {', '.join(methods)})")
-        print(f"  {'page':24s} {'cold (s)':>9s} {'cached (s)':>11s}")
-        for name, t in cold.items():
-            w = warm.get(name)
-            flag = "" if t < 1.0 else "  > 1 s"
-            print(f"  {name:24s} {t:9.3f} {'' if w is None else f'{w:11.4f}'}{flag}")
-        print(
-            f"  cross-match computed on the fly (no stored run; crossmatch_db.match_sides): "
-            f"{on_the_fly:.3f} s"
-        )
-        if base is not None:
-            print(
-                f"  command line: the W21 box counts (clustercat analyse colour-boxes, "
-                f"{SYNTHETIC_RELEASE} only): {base:.3f} s"
-            )
-        results[where] = cold
+            galaxy = query.get("gal")
+            base = baseline_colour_boxes(url, SYNTHETIC_RELEASE, galaxy)  # type: ignore[arg-type]
+            colours = results.get((where, "Colour–colour"))
+            line = (f"  baseline, the command line's W21 box counts (clustercat analyse "
+                    f"colour-boxes, {SYNTHETIC_RELEASE}, {galaxy or 'all galaxies'}): "
+                    f"{base:.3f} s")  # fmt: skip
+            if colours is not None and base > 0:
+                line += (f"; colour–colour page cold = {colours.cold / base:.1f}x, "
+                         f"rerun = {colours.rerun / base:.2f}x that")  # fmt: skip
+            print(line)
+    if args.profile:
+        worst = max(results.items(), key=lambda kv: max(kv[1].cold, kv[1].rerun))
+        (where, title), t = worst
+        page = next(p for p, tt in pages if tt == title)
+        q = dict(chosen[where])
+        if page == SOURCE_PAGE and src is not None:
+            q["src"] = str(src)
+        print(f"\n  cProfile of the slowest page, {title} ({where}), one cold run:")
+        print(profile_page(url, page, q, args.profile))
     return results
+
+
+def summary(all_results: dict[str, dict[tuple[str, str], PageTime]]) -> None:
+    """page x backend x (cold, rerun), per selection, with the pages that miss 1 s."""
+    backends = list(all_results)
+    keys = list(dict.fromkeys(k for r in all_results.values() for k in r))
+    head = "".join(f" {b + ' cold':>16s} {b + ' rerun':>17s}" for b in backends)
+    print(f"\nsummary (s; aim < {AIM_S:.0f} s cold and on rerun)\n  {'selection / page':50s}{head}")
+    missed = []
+    for where, title in keys:
+        cells = ""
+        for b in backends:
+            t = all_results[b].get((where, title))
+            if t is None:
+                cells += f" {'-':>16s} {'-':>17s}"
+                continue
+            cells += f" {t.cold:16.3f} {t.rerun:17.3f}"
+            if max(t.cold, t.rerun) >= AIM_S or t.errors:
+                missed.append(f"{b} {where} {title}: cold {t.cold:.2f} s, rerun {t.rerun:.2f} s"
+                              + (" (errors)" if t.errors else ""))  # fmt: skip
+        print(f"  {(where + ' / ' + title)[:50]:50s}{cells}")
+    print("\nmiss the 1 s aim:" if missed else "\nevery page under 1 s, cold and on rerun")
+    for m in missed:
+        print(f"  {m}")
+    errors = {e for r in all_results.values() for t in r.values() for e in t.errors}
+    for e in sorted(errors):
+        print(f"  error: {e.splitlines()[0] if e else e}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -447,18 +503,36 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("CLUSTERCAT_TEST_POSTGRES_URL"),
         help="superuser URL of a PostgreSQL server [$CLUSTERCAT_TEST_POSTGRES_URL]",
     )
-    parser.add_argument("--no-baseline", action="store_true", help="skip the view-based baseline")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the CLI baseline")
+    parser.add_argument("--page", dest="pages", action="append", default=[],
+                        help="only this page (file name without .py; repeatable)")  # fmt: skip
+    parser.add_argument("--selection", action="append", default=[],
+                        help="only selections whose name contains this (repeatable)")  # fmt: skip
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="cProfile the slowest page; print its N top functions")  # fmt: skip
     parser.add_argument(
         "--database-url", action="append", default=[],
         help="time an existing database built by this script instead (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the databases built (their URLs are printed) for "
+                        "--database-url; else they are deleted")  # fmt: skip
     args = parser.parse_args(argv)
     # st.cache_data outside a server ("bare mode") warns on every call: quiet it
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").disabled = True
-    logging.getLogger("streamlit.runtime.caching.cache_data_api").disabled = True
+    for name in ("streamlit.runtime.scriptrunner_utils.script_run_context",
+                 "streamlit.runtime.caching.cache_data_api"):  # fmt: skip
+        logging.getLogger(name).disabled = True
+    # a page that fails is reported in the table: no rich traceback on the console
+    logging.getLogger("streamlit.error_util").disabled = True
+    from streamlit import config
+
+    config.set_option("logger.enableRich", False)
+    results: dict[str, dict[tuple[str, str], PageTime]] = {}
     if args.database_url:
         for url in args.database_url:
-            run(url, make_url(url).get_backend_name(), args)
+            name = make_url(url).get_backend_name()
+            results[name] = run(url, name, args)
+        summary(results)
         return
 
     from clustercat.schema.config import data_dir
@@ -474,17 +548,23 @@ def main(argv: list[str] | None = None) -> None:
         targets.append(("PostgreSQL", url, drop))
     print(
         f"dashboard bench: all LEGUS releases + StarcNet + {args.n_extra:,} synthetic PHANGS-HST "
-        f"sources of NGC 1566, {os.cpu_count()} cores; cold = best of {args.repeat}"
+        f"sources of NGC 1566, {os.cpu_count()} cores; every page of dashboard/app.py run by "
+        f"streamlit.testing; cold = best of {args.repeat}"
     )
     try:
         for label, url, _ in targets:
             print(f"\nbuilding the {label} database")
             build(url, data_dir(), args.n_extra, folder)
-            run(url, label, args)
+            if args.keep:
+                print(f"  kept: --database-url '{url}'")
+            results[label] = run(url, label, args)
+        summary(results)
     finally:
         for _, _, drop in targets:
-            if drop is not None:
+            if drop is not None and not args.keep:
                 drop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

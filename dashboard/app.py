@@ -41,6 +41,16 @@ def main() -> None:
             else st.Page(HERE / "app_pages" / f, title=t, url_path=p, icon=i)
             for k, (f, t, p, i) in enumerate(PAGES)
         ]
+        # opened by a click on a source's point or a row of the explorer (``?src=<pk>``)
+        + [
+            st.Page(
+                HERE / "app_pages" / "source.py",
+                title="Source",
+                url_path="source",
+                icon=":material/star:",
+                visibility="hidden",
+            )
+        ]  # fmt: skip
     )
     url = database_url()
     st.sidebar.header("ClusterCat · selection", divider="gray")

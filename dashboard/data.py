@@ -14,17 +14,21 @@ takes an engine and plain, hashable parameters, so :mod:`.cache` can key the res
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from clustercat.processing import analyses as an
 from clustercat.processing import catalogue_io as cio
+from clustercat.processing import figure_queries as fq
 from clustercat.processing import readers_injection as ri
 from clustercat.processing import readers_releases as rr
+from clustercat.processing import readers_sed as rs
 from clustercat.processing.colour_boxes import (
     CLASS_SETS,
+    QR_CLASS_SETS,
+    QR_MIN_COUNT,
     WHITMORE2021_BOXES,
     WHITMORE2021_BOXES_TABLE2_NOTES,
     ColourBox,
@@ -69,6 +73,7 @@ class Context:
     fields: pd.DataFrame  # readers_releases.read_catalogue_coverage of the visible releases
     methods: pd.DataFrame  # per release, galaxy and method: method_id, method, kind, n, ...
     summary: pd.DataFrame  # readers_releases.read_release_summary of the visible releases
+    sed: pd.DataFrame  # readers_sed.read_sed_coverage: SED methods per release and galaxy
 
     @property
     def visible(self) -> pd.DataFrame:
@@ -124,6 +129,22 @@ class Context:
             .sort_values("n", ascending=False, kind="stable")
         )
 
+    def default_methods(
+        self, release_ids: Sequence[int], galaxy: str | None, limit: int = 4
+    ) -> list[str]:
+        """The methods selected by default: those covering the most (release, galaxy) pairs of
+        the selection (a method that classified sources in every galaxy first), then the most
+        sources; at most ``limit`` (W21 compares four)."""
+        m = self.methods[self.methods["release_id"].isin(release_ids)]
+        if galaxy is not None:
+            m = m[m["galaxy"] == galaxy]
+        if m.empty:
+            return []
+        pairs = m.drop_duplicates(["method", "release_id", "galaxy"]).groupby("method").size()
+        cover = pd.DataFrame({"pairs": pairs, "n": m.groupby("method")["n"].sum()})
+        cover = cover.sort_values(["pairs", "n"], ascending=False, kind="stable")
+        return cover.index.tolist()[:limit]
+
     def method_ref(self, method_id: int | None) -> cio.MethodRef | None:
         if method_id is None:
             return None
@@ -173,6 +194,7 @@ def load_context(engine: Engine) -> Context:
     with engine.connect() as conn:
         fields = rr.read_catalogue_coverage(conn, ids)
         summary = rr.read_release_summary(conn, ids)
+        sed = rs.read_sed_coverage(conn, ids)
     classified = summary.dropna(subset=["method_pk"])
     cols = ["release_id", "galaxy", "method_pk", "method", "method_version", "method_kind",
             "delivered_by"]  # fmt: skip
@@ -191,7 +213,7 @@ def load_context(engine: Engine) -> Context:
     methods["method"] = np.where(
         methods["version"] == "1", methods["name"], methods["name"] + " v" + methods["version"]
     )
-    return Context(releases=releases, fields=fields, methods=methods, summary=summary)
+    return Context(releases=releases, fields=fields, methods=methods, summary=summary, sed=sed)
 
 
 def _galaxies(scope: Scope) -> list[str] | None:
@@ -215,9 +237,33 @@ class OverviewData:
     releases: pd.DataFrame
     files: pd.DataFrame
     galaxies: pd.DataFrame  # galaxy, release, distance, fields, n_sources, n_sed
-    class_counts: pd.DataFrame  # release, galaxy, method, class, n (long)
+    class_counts: pd.DataFrame  # release, galaxy, method, class, n (long) + the view's keys
     runs: pd.DataFrame
     crossmatch_runs: pd.DataFrame
+
+    def totals(
+        self, galaxy: str | None = None, release_ids: Sequence[int] | None = None
+    ) -> dict[str, int]:
+        """The Overview tiles for the selected releases (or ``release_ids`` of them, and
+        ``galaxy``): releases, sources, galaxies, classifications (source x method rows of
+        ``source_classes``)."""
+        g, c = self.galaxies, self.class_counts
+        if release_ids is not None:
+            g = g[g["release_id"].isin(release_ids)]
+            c = c[c["release_id"].isin(release_ids)]
+        if galaxy is not None:
+            g, c = g[g["galaxy"] == galaxy], c[c["galaxy"] == galaxy]
+        return {
+            "releases": int(g["release_id"].nunique()),
+            "sources": int(g["n_sources"].fillna(0).sum()),
+            "galaxies": int(g["galaxy"].nunique()),
+            "classifications": int(c["n"].sum()),
+        }
+
+
+#: Columns of the Overview chart's rows (the ``release_summary`` view's names).
+CLASS_COUNT_COLUMNS = ("release", "release_version", "galaxy", "method", "method_version",
+                       "class", "n_sources")  # fmt: skip
 
 
 def overview(engine: Engine, ctx: Context, release_ids: Sequence[int]) -> OverviewData:
@@ -226,13 +272,19 @@ def overview(engine: Engine, ctx: Context, release_ids: Sequence[int]) -> Overvi
     summary = ctx.summary[ctx.summary["release_id"].isin(ids)]
     names = ctx.methods.drop_duplicates("method_id").set_index("method_id")["method"]
     counts = summary.dropna(subset=["method_pk", "class"])
+    rel = ctx.releases.set_index("release_id")
     counts = pd.DataFrame(
         {
             "release": counts["release_id"].map(ctx.labels),
             "galaxy": counts["galaxy"],
             "method": counts["method_pk"].astype(np.int64).map(names),
             "class": counts["class"].astype(np.int64),
-            "n": counts["n_sources"],
+            "n": counts["n_sources"].astype(np.int64),
+            "release_id": counts["release_id"].astype(np.int64),
+            "release_name": counts["release_id"].map(rel["release"]),
+            "release_version": counts["release_id"].map(rel["version"]).astype(np.int64),
+            "method_name": counts["method"],
+            "method_version": counts["method_version"].astype(str),
         }
     ).reset_index(drop=True)
     f = ctx.fields[ctx.fields["release_id"].isin(ids)]
@@ -259,6 +311,45 @@ def overview(engine: Engine, ctx: Context, release_ids: Sequence[int]) -> Overvi
     )
 
 
+@dataclass
+class FigureRows:
+    """The rows a figure draws (view column names), their units, and the SQL over the views
+    returning the same rows (:mod:`clustercat.processing.figure_queries`)."""
+
+    rows: pd.DataFrame
+    view: str | None
+    units: dict[str, str]
+    sql: str | None
+    params: dict[str, object]
+
+
+def class_count_rows(
+    ov: OverviewData, method: str, release_ids: Sequence[int], galaxy: str | None
+) -> FigureRows:
+    """The Overview chart's numbers: per release, galaxy and class, the sources ``method``
+    (display name) put there, as ``release_summary_all`` rows, and the SQL giving them."""
+    c = ov.class_counts[ov.class_counts["method"] == method]
+    if galaxy is not None:
+        c = c[c["galaxy"] == galaxy]
+    c = c.sort_values(["galaxy", "release_name", "release_version", "class"], kind="stable")
+    rows = pd.DataFrame(
+        {
+            "release": c["release_name"].to_numpy(),
+            "release_version": c["release_version"].to_numpy(),
+            "galaxy": c["galaxy"].to_numpy(),
+            "method": c["method_name"].to_numpy(),
+            "method_version": c["method_version"].to_numpy(),
+            "class": c["class"].to_numpy(),
+            "n_sources": c["n"].to_numpy(),
+        }
+    )
+    spec = (str(c["method_name"].iloc[0]), str(c["method_version"].iloc[0])) if len(c) else None
+    sql, params = (None, {}) if spec is None else fq.class_counts_query(
+        release_ids, spec, galaxy=galaxy
+    )  # fmt: skip
+    return FigureRows(rows, "release_summary_all", {}, sql, params)
+
+
 # --- colour-colour diagrams (W21 §5, Figs. 9-14) ------------------------------------------------
 
 
@@ -273,6 +364,45 @@ class ColourData:
     filter_b: str
     filter_v: str
     notices: list[str] = field(default_factory=list)
+    panel_filters: pd.DataFrame | None = None  # analyses.panel_filters of the points
+    queries: dict[str, tuple[str, dict]] = field(default_factory=dict)  # y -> (sql, params)
+
+    def rows(self, y: str = "u_minus_b") -> FigureRows:
+        """The rows the ``y`` vs V-I figure draws (both colours measured), view column names,
+        and the SQL over the views returning them
+        (:func:`~clustercat.processing.figure_queries.colour_points_query`)."""
+        p = self.points
+        drawn = p[np.isfinite(p["v_minus_i"].to_numpy(dtype=float))
+                  & np.isfinite(p[y].to_numpy(dtype=float))]  # fmt: skip
+        columns = list(fq.colour_points_columns(y))
+        sql, params = self.queries.get(y, (None, {}))
+        return FigureRows(_sorted_rows(drawn).reindex(columns=columns).reset_index(drop=True),
+                          "cluster_catalogue_all", colour_units(y), sql, params)  # fmt: skip
+
+
+def _sorted_rows(points: pd.DataFrame) -> pd.DataFrame:
+    """A figure's source rows in the order of its SQL: by source, then method."""
+    order = [c for c in ("source_pk", "method", "method_version") if c in points.columns]
+    return points.sort_values(order, kind="stable") if order else points
+
+
+#: Catalogue columns the colour-colour points carry besides :data:`COLOUR_COLUMNS`: the
+#: hover (source id, age, mass) and the typical error cross (magnitude errors).
+COLOUR_POINT_COLUMNS = (*COLOUR_COLUMNS, "source_id", "log_age", "log_mass", "mag_nuv_err",
+                        "mag_u_err", "mag_b_err", "mag_v_err", "mag_i_err")  # fmt: skip
+#: The colours of the W21 planes: column -> (name, blue filter or None for B's own).
+COLOUR_NAMES = {"v_minus_i": "V − I", "u_minus_b": "U − B", "nuv_minus_b": "NUV − B"}
+
+
+def colour_units(y: str) -> dict[str, str]:
+    """Units and meanings of the derived columns of a colour figure's rows."""
+    from clustercat.schema.views import CURRENT_VIEW_COMMENTS
+
+    classes = dict(CURRENT_VIEW_COMMENTS["source_classes_all"][1])
+    units = {c: classes[c] for c in ("method", "method_version", "class")}
+    for colour in ("v_minus_i", y):
+        units[colour] = f"colour {COLOUR_NAMES[colour].replace('−', '-')} (mag)"
+    return units
 
 
 def _common_filter(fields: pd.DataFrame, column: str, default: str) -> str:
@@ -290,13 +420,19 @@ def colour_colour(
     notices = _no_distance_notice(fields, scope.mv_limit)
     sample = an.panel_sample(
         engine, ctx.panels(scope, keys), _galaxies(scope), classes=CLASS_SETS[scope.class_set],
-        abs_mag_limit=scope.mv_limit, columns=COLOUR_COLUMNS,
+        abs_mag_limit=scope.mv_limit, columns=COLOUR_POINT_COLUMNS,
     )  # fmt: skip
     key_list = keys["key"].tolist()
     panels = an.colour_panels(
         sample, key_list, class_set=scope.class_set, abs_mag_limit=scope.mv_limit, boxes=box_set
     )
     points = panels.points
+    rel = ctx.releases.set_index("release_id")
+    if "release_id" in points.columns:
+        points = points.assign(
+            release=points["release_id"].map(rel["release"]),
+            release_version=points["release_id"].map(rel["version"]),
+        )
     if sample.empty:
         notices.append("No classified source with these settings.")
     else:
@@ -306,6 +442,12 @@ def colour_colour(
                     f"No source here has both {bands} magnitudes: the release lacks the "
                     "photometry this diagram needs."
                 )
+    specs = [(int(r.release_id), str(r.name), str(r.version)) for r in keys.itertuples()]
+    queries = {
+        y: fq.colour_points_query(specs, y, classes=CLASS_SETS[scope.class_set],
+                                  galaxy=scope.galaxy, mv_limit=scope.mv_limit)
+        for y in ("u_minus_b", "nuv_minus_b")
+    }  # fmt: skip
     return ColourData(
         keys=key_list,
         points=points,
@@ -314,14 +456,87 @@ def colour_colour(
         filter_b=_common_filter(fields, "filter_b", "F438W"),
         filter_v=_common_filter(fields, "filter_v", "F555W"),
         notices=notices,
+        panel_filters=an.panel_filters(points) if len(points) else None,
+        queries=queries,
     )
 
 
 def colour_tracks(
-    engine: Engine, filter_b: str = "F438W", filter_v: str = "F555W"
+    engine: Engine,
+    filter_b: str = "F438W",
+    filter_v: str = "F555W",
+    models: Sequence[str] = ("bc03", "yggdrasil"),
+    metallicity: float = an.TRACK_METALLICITY,
 ) -> tuple[list[an.ColourTrack], list[str]]:
-    """The SSP tracks of the colour-colour diagrams (:func:`analyses.colour_tracks`)."""
-    return an.colour_tracks(engine, filter_b, filter_v)
+    """The SSP tracks of the colour-colour diagrams in one pair of B and V filters
+    (:func:`analyses.colour_tracks`)."""
+    return an.colour_tracks(engine, filter_b, filter_v, models=tuple(models),
+                            metallicity=metallicity)  # fmt: skip
+
+
+@dataclass
+class ColourPlane:
+    """What one colour-colour figure draws beside the points, per panel: axis titles in the
+    filters of its sources, a note when it pools filters, SSP tracks computed in its own
+    filters, the A_V = 1 reddening vector and the typical error cross (W21 §5)."""
+
+    panel_labels: dict[str, tuple[str, str]]
+    panel_notes: dict[str, str]
+    panel_tracks: dict[str, list[tuple[str, pd.DataFrame]]]
+    reddening: dict[str, tuple[float, float]]
+    errors: dict[str, tuple[float, float]]
+    sources: list[str]  # where each track comes from
+    notes: list[str]  # tracks that could not be drawn, and why
+    law: str
+
+
+def colour_plane(
+    cd: ColourData,
+    y: str,
+    tracks_for: Callable[[str, str], tuple[list[an.ColourTrack], list[str]]],
+    a_v: float = 1.0,
+) -> ColourPlane:
+    """Per-panel labels, tracks, reddening vector and error cross of the ``y`` vs V-I figure.
+
+    ``tracks_for(filter_b, filter_v)`` gives the tracks in a pair of filters (cached by the
+    caller). A panel's filters are those of most of its sources
+    (:func:`analyses.panel_filters`); a panel pooling two B (or V) filters says so, and its
+    tracks and vector use the majority filter."""
+    blue = "F336W" if y == "u_minus_b" else "F275W"
+    filters = cd.panel_filters
+    by_key = {} if filters is None else filters.set_index("key").to_dict("index")
+    labels, notes_by_key, panel_tracks, reddening, errors = {}, {}, {}, {}, {}
+    sources: list[str] = []
+    notes: list[str] = []
+    law = ""
+    points = cd.points
+    groups = dict(tuple(points.groupby("key", sort=False))) if len(points) else {}
+    for key in cd.keys:  # a loop over the few panels
+        f = by_key.get(key) or {}
+        fb, fv = f.get("filter_b") or cd.filter_b, f.get("filter_v") or cd.filter_v
+        all_b, all_v = f.get("filters_b") or fb, f.get("filters_v") or fv
+        labels[key] = (f"V − I ({all_v} − F814W) [mag]",
+                       f"{COLOUR_NAMES[y]} ({blue} − {all_b}) [mag]")  # fmt: skip
+        pooled = [f"{band} {names}" for band, names in (("B", all_b), ("V", all_v))
+                  if "/" in names]  # fmt: skip
+        if pooled:
+            notes_by_key[key] = (f"pools {', '.join(pooled)}<br>tracks, vector: "
+                                 f"{fb}, {fv} (most sources)")  # fmt: skip
+        tracks, missing = tracks_for(fb, fv)
+        panel_tracks[key] = [(t.name, t.frame) for t in tracks]
+        for t in tracks:
+            sources.append(f"{t.name} in {fb}/{fv}: {t.source}")
+        notes += missing
+        vector = an.reddening_vector(fb, fv, a_v)
+        reddening[key] = (vector.v_minus_i, getattr(vector, y))
+        law = law or vector.law
+        sub = groups.get(key)
+        if sub is not None:
+            drawn = sub[np.isfinite(sub["v_minus_i"].to_numpy(dtype=float))
+                        & np.isfinite(sub[y].to_numpy(dtype=float))]  # fmt: skip
+            errors[key] = an.typical_colour_errors(drawn, y)
+    return ColourPlane(labels, notes_by_key, panel_tracks, reddening, errors,
+                       list(dict.fromkeys(sources)), list(dict.fromkeys(notes)), law)  # fmt: skip
 
 
 # --- quality ratios (W21 §5.5, Table 2, Fig. 18) ------------------------------------------------
@@ -338,21 +553,82 @@ class QualityData:
     n_eligible: int
     n_good: int
     notices: list[str] = field(default_factory=list)
+    merit_problem: str | None = None  # why no figure of merit can be computed, in words
+    rows: FigureRows | None = None  # the source rows the counts come from, and their SQL
+
+
+def _merit_problem(
+    counts: pd.DataFrame, keys: Sequence[str], merit: pd.DataFrame | None
+) -> str | None:
+    """Why W21's figure of merit cannot be computed here (None when it can): it needs two
+    methods and (galaxy, class set, box) rows where every method has >= 12 objects."""
+    if len(keys) < 2:
+        return ("the figure of merit compares at least two methods (or one method in two "
+                "releases): choose more in the sidebar")  # fmt: skip
+    if merit is not None and len(merit) and (merit["n_rows"] > 0).all() \
+            and np.isfinite(merit["mean"].to_numpy(dtype=float)).all():  # fmt: skip
+        return None
+    rated = counts[counts["class_set"].isin(list(QR_CLASS_SETS))]
+    present = rated[rated["n"] > 0].groupby("galaxy")["method"].agg(lambda m: set(m))
+    shared = [g for g, found in present.items() if set(keys) <= found]
+    if present.empty:
+        return ("no classified source of these methods with U − B and V − I measured lies in "
+                "a colour box with these settings")  # fmt: skip
+    if not shared:
+        where = "; ".join(
+            f"{k}: {', '.join(sorted(g for g, found in present.items() if k in found)) or 'none'}"
+            for k in keys
+        )
+        several = any(" · " in k for k in keys)  # keys name their release when several
+        return ("no galaxy has sources in the colour boxes under every chosen method "
+                f"(galaxies per method: {where})"
+                + ("; methods of different releases can only be compared in a galaxy both "
+                   "releases cover" if several else ""))  # fmt: skip
+    wide = (
+        rated[rated["galaxy"].isin(shared)]
+        .pivot_table(
+            index=["galaxy", "class_set", "box"], columns="method", values="n", aggfunc="sum"
+        )
+        .reindex(columns=list(keys))
+        .fillna(0)
+    )
+    best = int(wide.min(axis=1).max()) if len(wide) else 0
+    return (f"no box row (galaxy, class set, box) has at least {QR_MIN_COUNT} objects under "
+            f"every method: the best row reaches {best} under its weakest method (in "
+            f"{', '.join(shared)}); relax the M_V limit or choose other methods")  # fmt: skip
 
 
 def quality(engine: Engine, ctx: Context, scope: Scope, boxes: str = DEFAULT_BOXES) -> QualityData:
     """Counts per box, panel and class set under M_V < limit; QR and figure of merit
-    (:func:`analyses.quality_tables`)."""
+    (:func:`analyses.quality_tables`), the reason when there is none, and the source rows
+    the counts come from (U-B and V-I measured, every class) with their SQL."""
     keys = ctx.keys(scope)
     key_list = keys["key"].tolist()
     notices = _no_distance_notice(ctx.scope_fields(scope), scope.mv_limit)
     sample = an.panel_sample(
         engine, ctx.panels(scope, keys), _galaxies(scope), abs_mag_limit=scope.mv_limit,
-        columns=COLOUR_COLUMNS,
+        columns=(*COLOUR_COLUMNS, "source_id"),
     )  # fmt: skip
-    t = an.quality_tables(sample, key_list, abs_mag_limit=scope.mv_limit, boxes=BOX_SETS[boxes])
-    return QualityData(key_list, t.counts, t.quality, t.merit, t.n_eligible, t.n_good,
-                       notices + t.notes)  # fmt: skip
+    box_set = BOX_SETS[boxes]
+    t = an.quality_tables(sample, key_list, abs_mag_limit=scope.mv_limit, boxes=box_set)
+    problem = _merit_problem(t.counts, key_list, t.merit)
+    notes = [n for n in t.notes if not n.startswith(("QR and the figure", "No figure of merit"))]
+    points = an.colour_points(sample, abs_mag_limit=scope.mv_limit, boxes=box_set)
+    rel = ctx.releases.set_index("release_id")
+    points["release"] = points["release_id"].map(rel["release"]) if len(points) else []
+    points["release_version"] = points["release_id"].map(rel["version"]) if len(points) else []
+    drawn = points[np.isfinite(points["v_minus_i"].to_numpy(dtype=float))
+                   & np.isfinite(points["u_minus_b"].to_numpy(dtype=float))]  # fmt: skip
+    drawn = _sorted_rows(drawn)
+    columns = [*fq.colour_points_columns("u_minus_b", errors=False), "box"]
+    specs = [(int(r.release_id), str(r.name), str(r.version)) for r in keys.itertuples()]
+    sql, params = fq.colour_points_query(specs, "u_minus_b", galaxy=scope.galaxy,
+                                         mv_limit=scope.mv_limit, errors=False)  # fmt: skip
+    units = colour_units("u_minus_b") | {"box": "W21 §5 age box (1-4; 0 in none) (code)"}
+    rows = FigureRows(drawn.reindex(columns=columns).reset_index(drop=True),
+                      "cluster_catalogue_all", units, sql, params)  # fmt: skip
+    return QualityData(key_list, t.counts, t.quality, t.merit if problem is None else None,
+                       t.n_eligible, t.n_good, notices + notes, problem, rows)  # fmt: skip
 
 
 # --- agreement (W21 §4, Table 1, Figs. 5-6, 21) ------------------------------------------------
@@ -372,6 +648,10 @@ class AgreementData:
     binned: pd.DataFrame  # agreement per class set in equal-number m_V bins
     all_pairs: pd.DataFrame  # Table 1: one row per pair of methods on the same sources
     notices: list[str] = field(default_factory=list)
+    rows: pd.DataFrame | None = None  # the pairs compared (view column names)
+    same_class: pd.DataFrame | None = None  # n, k, fraction, fraction_lo, fraction_hi
+    sql: str | None = None  # the pairs from the views (figure_queries), None when not stored
+    params: dict = field(default_factory=dict)
 
 
 def agreement(
@@ -397,11 +677,20 @@ def agreement(
     notices = _no_distance_notice(ctx.scope_fields(scope), scope.mv_limit)
     pa, pb = panels[key_a], panels[key_b]
     sample = an.panel_sample(
-        engine, listed, _galaxies(scope), abs_mag_limit=scope.mv_limit, columns=("galaxy",)
-    )
+        engine, listed, _galaxies(scope), abs_mag_limit=scope.mv_limit,
+        columns=("galaxy", "field", "source_id"),
+    )  # fmt: skip
+    sql, params = None, {}
+    method_a = (pa.method.name, pa.method.version)
+    method_b = (pb.method.name, pb.method.version)
     if pa.release.id == pb.release.id:
         pairs = an.panel_class_pairs(sample, key_a, key_b)
         via = f"the same {pa.release.label} sources"
+        rows = pairs[["galaxy", "field", "source_id", "source_pk", "class_a", "class_b",
+                      "mag_v"]]  # fmt: skip
+        sql, params = fq.class_pairs_query(
+            pa.release.id, method_a, method_b, galaxy=scope.galaxy, mv_limit=scope.mv_limit
+        )
     else:
         runs = cio.read_crossmatch_runs(engine, [pa.release.id, pb.release.id])
         run_id = stored_run(ctx, runs, pa.release.id, pb.release.id, scope.galaxy)
@@ -410,11 +699,23 @@ def agreement(
             method_b=pb.method, radius_arcsec=radius_arcsec, run_id=run_id,
         )  # fmt: skip
         pairs = match.matched[an.brighter_than(match.matched, scope.mv_limit)]
+        rows = pairs.rename(columns={"source_a_pk": "source_pk_a", "source_b_pk": "source_pk_b"})[
+            ["galaxy", "source_pk_a", "source_pk_b", "source_id_a", "source_id_b", "class_a",
+             "class_b", "mag_v"]
+        ]  # fmt: skip
         if run_id is not None:
             via = f"the one-to-one pairs of stored cross-match run #{run_id}"
+            stored_a = int(runs.set_index("run_id").loc[run_id, "release_a_id"])
+            sql, params = fq.crossmatch_class_pairs_query(
+                run_id, method_a, method_b, swapped=stored_a != pa.release.id,
+                galaxy=scope.galaxy, mv_limit=scope.mv_limit,
+            )  # fmt: skip
         else:
             via = f"a one-to-one cross-match ({match.source})"
             notices += match.notes
+    rows = rows[rows["class_a"].notna() & rows["class_b"].notna()].reset_index(drop=True)
+    for column in ("class_a", "class_b"):
+        rows[column] = rows[column].astype(np.int64)
     tables = an.compare_classes(pairs["class_a"], pairs["class_b"], pairs["mag_v"], n_bins)
     if len(tables.binned) == 0:
         notices.append("Too few sources with a V magnitude for agreement vs magnitude.")
@@ -431,6 +732,10 @@ def agreement(
         binned=tables.binned,
         all_pairs=an.agreement_all_pairs(sample, listed),
         notices=notices,
+        rows=rows,
+        same_class=tables.same_class,
+        sql=sql,
+        params=params,
     )
 
 
@@ -442,12 +747,85 @@ class FunctionsData:
     """Binned mass and age functions per method (and release) with power-law fits."""
 
     keys: list[str]
-    sample: pd.DataFrame  # key, class, galaxy, source_pk, log_age, log_mass
+    sample: pd.DataFrame  # key, class, galaxy, source_pk, log_age, log_mass, field, ...
     mass_bins: pd.DataFrame
     mass_fits: pd.DataFrame
     age_bins: pd.DataFrame
     age_fits: pd.DataFrame
     notices: list[str] = field(default_factory=list)
+    sql: str | None = None  # the sample from the views (figure_queries.function_sample_query)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The sample as the download holds it (view column names)."""
+        columns = [c for c in FUNCTION_ROW_COLUMNS if c in self.sample.columns]
+        return self.sample[columns].reset_index(drop=True)
+
+
+#: Columns of the functions' sample download (``source_classes`` / ``sed_results`` names).
+FUNCTION_ROW_COLUMNS = ("galaxy", "field", "source_id", "source_pk", "log_age", "log_mass",
+                        "class", "method")  # fmt: skip
+
+
+def sed_methods(ctx: Context, release_ids: Sequence[int], galaxy: str | None) -> pd.DataFrame:
+    """SED methods with fits of the releases (in the galaxy), each release's default first
+    (:func:`readers_sed.sed_methods_of` the context's coverage, read once per database
+    state), one row per method name: ``method``, ``is_default`` (for some release), ``n``
+    (fits with age and mass), ``releases``."""
+    coverage = ctx.sed[ctx.sed["release_id"].isin(list(release_ids))]
+    found = rs.sed_methods_of(coverage, galaxy)
+    if found.empty:
+        return pd.DataFrame(columns=["method", "is_default", "n", "releases"])
+    per = found.groupby("method", as_index=False, sort=False).agg(
+        is_default=("is_default", "any"), n=("n", "sum"), releases=("release_id", "nunique")
+    )
+    return per.sort_values(["is_default", "n"], ascending=[False, False],
+                           kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+@dataclass
+class CompletenessLimits:
+    """Where completeness falls to 50 and 90 % in a stored injection run of a galaxy."""
+
+    run_id: int | None
+    field: str | None
+    limits: pd.DataFrame  # quantity, level, limit (log Msun or Vega mag)
+    reason: str | None = None  # why none is given
+
+
+#: Completeness levels marked on the mass functions.
+COMPLETENESS_LEVELS = (0.5, 0.9)
+
+
+def function_completeness(engine: Engine, galaxy: str | None) -> CompletenessLimits:
+    """The newest complete injection run of the galaxy's fields and its 50 / 90 % limits in
+    log mass and in V (:func:`analyses.completeness_limit` of ``injection_completeness``)."""
+    from clustercat.processing.injection_db import completeness_table
+
+    empty = pd.DataFrame(columns=["quantity", "level", "limit"])
+    if galaxy is None:
+        return CompletenessLimits(None, None, empty, "choose a galaxy to mark its completeness "
+                                  "limit (injection runs are per field)")  # fmt: skip
+    runs = ri.read_injection_runs(engine, galaxy)
+    if runs.empty:
+        reason = (f"no injection run is stored for {galaxy} (`clustercat inject run --field F "
+                  "--n N` makes one)")  # fmt: skip
+        return CompletenessLimits(None, None, empty, reason)
+    run = runs.iloc[0]
+    rows = []
+    with engine.connect() as conn:
+        for quantity in ("log_mass", "mag_v"):  # the two axes of the view
+            curve = completeness_table(conn, int(run["run_id"]), quantity)
+            for col in ("bin_low", "bin_high", "completeness"):
+                curve[col] = pd.to_numeric(curve[col], errors="coerce").astype(float)
+            if quantity == "mag_v":  # fainter is less complete: fit in -V
+                curve = curve.assign(bin_low=-curve["bin_high"], bin_high=-curve["bin_low"])
+            for level in COMPLETENESS_LEVELS:
+                limit = an.completeness_limit(curve, level)
+                rows.append({"quantity": quantity, "level": level,
+                             "limit": -limit if quantity == "mag_v" else limit})  # fmt: skip
+    return CompletenessLimits(int(run["run_id"]), str(run["field"]), pd.DataFrame(rows))
 
 
 def functions(
@@ -462,14 +840,23 @@ def functions(
     equal_number: bool = an.MASS_FUNCTION_EQUAL_NUMBER,
     age_bins: int = an.AGE_FUNCTION_BINS,
     age_fit_range: tuple[float, float] = an.AGE_FUNCTION_FIT_LOG_RANGE,
+    sed_method: str | None = None,
 ) -> FunctionsData:
     """dN/dM per age range and dN/dtau per mass range for every panel
-    (:func:`analyses.function_panels`; defaults W21 §7)."""
+    (:func:`analyses.function_panels`; defaults W21 §7), with the ages and masses of SED
+    method ``sed_method`` (None: each release's default)."""
     keys = ctx.keys(scope)
     notices = _no_distance_notice(ctx.scope_fields(scope), scope.mv_limit)
-    sample = an.panel_sample(
-        engine, ctx.panels(scope, keys), _galaxies(scope), classes=CLASS_SETS[scope.class_set],
-        abs_mag_limit=scope.mv_limit, columns=("log_age", "log_mass"),
+    panels = ctx.panels(scope, keys)
+    classes = CLASS_SETS[scope.class_set]
+    sample = an.function_sample(
+        engine, panels, _galaxies(scope), classes=classes, abs_mag_limit=scope.mv_limit,
+        sed_method=sed_method,
+    )  # fmt: skip
+    sql, params = fq.function_sample_query(
+        sorted({p.release.id for p in panels}),
+        list(dict.fromkeys((p.method.name, p.method.version) for p in panels)), classes,
+        galaxy=scope.galaxy, sed_method=sed_method, mv_limit=scope.mv_limit,
     )  # fmt: skip
     fp = an.function_panels(
         sample, age_ranges=age_ranges, mass_ranges=mass_ranges, log_mass_min=log_mass_min,
@@ -477,13 +864,14 @@ def functions(
         fit_log_age_range=age_fit_range,
     )  # fmt: skip
     if fp.sample.empty:
-        notices.append("No source with an SED age and mass for these settings.")
+        by = "" if sed_method is None else f" by {sed_method}"
+        notices.append(f"No source with an SED age and mass{by} for these settings.")
     if fp.skipped:
         notices.append(
             "Too few sources (or non-empty bins) to bin and fit: " + "; ".join(fp.skipped) + "."
         )
     return FunctionsData(keys["key"].tolist(), fp.sample, fp.mass_bins, fp.mass_fits,
-                         fp.age_bins, fp.age_fits, notices)  # fmt: skip
+                         fp.age_bins, fp.age_fits, notices, sql, params)  # fmt: skip
 
 
 # --- cross-match (W21 §4, §6; T22 §6.4) ---------------------------------------------------------
@@ -517,6 +905,49 @@ def crossmatch(
         method_a=ctx.method_ref(method_a), method_b=ctx.method_ref(method_b),
         radius_arcsec=radius_arcsec, run_id=run_id,
     )  # fmt: skip
+
+
+@dataclass
+class CrossmatchDiagnosticsData:
+    """T22 §6.4 diagnostics of a cross-match in one galaxy, with the SQL of their rows."""
+
+    galaxy: str
+    diagnostics: an.CrossmatchDiagnostics | None
+    pairs_sql: tuple[str, dict] | None  # the one-to-one pairs (stored runs only)
+    rows_sql: tuple[str, dict] | None  # every row with classes (when they are the run's own)
+    problem: str | None = None
+
+
+def crossmatch_galaxies(match: an.CrossmatchComparison) -> list[str]:
+    """Galaxies of a cross-match, most one-to-one pairs first."""
+    counts = match.pairs.groupby("galaxy")["is_best"].sum().sort_values(ascending=False)
+    return [str(g) for g in counts.index]
+
+
+def crossmatch_diagnostics(
+    match: an.CrossmatchComparison,
+    galaxy: str,
+    run_id: int | None,
+    swapped: bool,
+    run_classes: bool,
+) -> CrossmatchDiagnosticsData:
+    """Scope, footprint overlap, fractions inside it, offsets and separations of ``match`` in
+    ``galaxy`` (:func:`analyses.crossmatch_diagnostics`). For a stored run (``run_id``;
+    ``swapped`` when it stored A as its side b) the SQL over ``crossmatch_pairs_all`` of the
+    pairs, and of every row when the classes shown are the run's own (``run_classes``)."""
+    rows = an.crossmatch_run_rows(match)
+    try:
+        diag = an.crossmatch_diagnostics(rows, galaxy, match.radius_arcsec)
+    except ValueError as exc:
+        return CrossmatchDiagnosticsData(galaxy, None, None, None, str(exc))
+    pairs_sql = rows_sql = None
+    if run_id is not None:
+        pairs_sql = fq.crossmatch_pairs_query(run_id, swapped=swapped, galaxy=galaxy)
+        if run_classes:
+            rows_sql = fq.crossmatch_pairs_query(
+                run_id, swapped=swapped, galaxy=galaxy, best_only=False, classes=True
+            )
+    return CrossmatchDiagnosticsData(galaxy, diag, pairs_sql, rows_sql)
 
 
 # --- source explorer --------------------------------------------------------------------------
@@ -774,3 +1205,79 @@ def ml_occlusion_curve(metrics: dict) -> pd.DataFrame | None:
     if not {"diameter_px", "scatter_dex"} <= set(frame.columns):
         return None
     return frame.sort_values("diameter_px").reset_index(drop=True)
+
+
+# --- the source page (issue 14) ----------------------------------------------------------------
+
+
+@dataclass
+class SourcePage:
+    """One source (:func:`clustercat.processing.readers_source.read_source`), each SED fit
+    drawn as model magnitudes (``readers_source.sed_models``) and the registered models'
+    predictions for it (``readers_models.read_ml_predictions``)."""
+
+    record: object  # readers_source.SourceRecord
+    models: list  # readers_source.SedModel, one per SED method
+    predictions: pd.DataFrame
+
+
+def source_page(engine: Engine, source_pk: int) -> SourcePage | None:
+    """Everything the source page shows of ``source_pk``; None for an unknown source."""
+    from clustercat.processing import readers_source as rs
+    from clustercat.processing.readers_models import read_ml_predictions
+
+    with engine.connect() as conn:
+        record = rs.read_source(conn, source_pk)
+        if record is None:
+            return None
+        models = rs.sed_models(conn, record)
+        predictions = read_ml_predictions(conn, int(source_pk))
+    return SourcePage(record=record, models=models, predictions=predictions)
+
+
+#: Columns of the points of a population drawn beside a source (hover: plots.SOURCE_HOVER).
+POPULATION_COLUMNS = ("galaxy", "field", "source_id", "mag_v", "log_age", "log_mass")
+#: Bands of the colour-colour population (U-B vs V-I).
+POPULATION_BANDS = ("mag_u", "mag_b", "mag_v", "mag_i")
+#: At most this many sources (the brightest in V) are drawn behind a source: each point
+#: carries its hover, and 10^5 of them weigh ~9 MB and 2 s per rerun.
+POPULATION_LIMIT = 10_000
+
+
+def colour_population(engine: Engine, release_id: int, galaxy: str) -> pd.DataFrame:
+    """The :data:`POPULATION_LIMIT` brightest sources in V of the release in the galaxy with
+    U, B, V and I (``cluster_catalogue_all``), with ``u_minus_b`` and ``v_minus_i`` (mag):
+    the grey population of the source page's colour-colour diagram (W21 §5)."""
+    from clustercat.processing import readers_source as rs
+
+    bands = POPULATION_BANDS
+    frame = rs.read_population(
+        engine, [release_id], [*POPULATION_COLUMNS, *bands], galaxy=galaxy, not_null=bands,
+        brightest=POPULATION_LIMIT,
+    )  # fmt: skip
+    blue, red = an.Y_COLOURS["U-B"]
+    frame["u_minus_b"] = frame[blue] - frame[red]
+    frame["v_minus_i"] = frame[an.X_COLOUR[0]] - frame[an.X_COLOUR[1]]
+    return frame
+
+
+def mci_points(
+    engine: Engine, release_ids: Sequence[int], galaxy: str | None, methods: Sequence[str]
+) -> pd.DataFrame:
+    """The MCI plane of the releases (:func:`catalogue_io.read_mci_plane`: MCI_in, MCI_out,
+    the image pipeline's selection flags) with what a point's hover shows (source id, m_V,
+    log age, log mass: ``cluster_catalogue_all``) and ``class`` under the first of
+    ``methods`` that classified the source (NA when none did)."""
+    from clustercat.processing import readers_source as rs
+
+    points = cio.read_mci_plane(engine, list(release_ids), galaxy)
+    hover = rs.read_population(
+        engine, list(release_ids), ["source_id", "mag_v", "log_age", "log_mass"],
+        galaxy=galaxy, not_null=("mci_in", "mci_out"),
+    )  # fmt: skip
+    points = points.astype({"source_pk": np.int64}).merge(
+        hover.astype({"source_pk": np.int64}), on="source_pk", how="left"
+    )
+    classes = first_method_classes(engine, points["source_pk"].tolist(), list(methods))
+    points["class"] = points["source_pk"].map(classes).astype("Int64")
+    return points

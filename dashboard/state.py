@@ -4,8 +4,15 @@ Every selection widget is bound to a query parameter (Streamlit's ``bind="query-
 so a view is shared by copying its URL: ``/colours?rel=legus+v1&gal=NGC+1566&meth=...``.
 The sidebar lives in the entry script, so its parameters survive page switches; a page's
 own widgets (method pair, radius, ...) are bound too and last while the page is shown.
-Values that are no longer offered (a galaxy of a release just deselected) are dropped
-before the widget is drawn, so a stale URL never raises.
+Values that are no longer offered (a release label of a link shared before a new version was
+ingested, a galaxy of a release just deselected, a method that classified nothing there) are
+dropped before the widget is drawn, with a warning naming each dropped value and what is shown
+instead, so a stale URL never raises and never changes the view silently.
+
+Defaults: the newest complete version of ONE release, every galaxy, and the methods that cover
+the selection best (:meth:`~clustercat.dashboard.data.Context.default_methods`: the methods
+that classified sources in the most of its galaxies, most sources first). While the methods
+are left at their default they follow the galaxy: choosing NGC 1566 offers StarcNet there.
 
 Query parameters: ``old`` (offer superseded versions too), ``rel`` (releases, repeated),
 ``gal`` (galaxy), ``meth`` (methods, repeated), ``cls`` (class set), ``mvcut`` (apply the M_V
@@ -47,6 +54,26 @@ class Selection:
         return [self.context.label(r) for r in self.scope.release_ids]
 
 
+def _url_values(key: str) -> list[str]:
+    """The raw values of query parameter ``key`` (a shared link's, before any widget)."""
+    try:
+        return [str(v) for v in st.query_params.get_all(key)]
+    except Exception:  # noqa: BLE001 - no URL outside a browser session
+        return []
+
+
+def _warn_dropped(what: str, dropped: Sequence[Any], instead: str, hint: str = "") -> None:
+    """Say which values of a (shared) selection no longer exist, and what is shown instead."""
+    if not dropped:
+        return
+    names = ", ".join(f"'{v}'" for v in dict.fromkeys(map(str, dropped)))
+    st.warning(
+        f"{what}: {names} is not available here (no longer in the database, or not offered "
+        f"with this selection), so it was dropped; showing {instead} instead.{hint}",
+        icon=":material/link_off:",
+    )
+
+
 def _sanitised(key: str, valid: Callable[[Any], Any]) -> bool:
     """Fix the widget value in session state; True when it already exists there."""
     if key not in st.session_state:
@@ -61,15 +88,28 @@ def multiselect(
     options: Sequence[Any],
     default: Sequence[Any],
     key: str,
+    hint: Callable[[list[str]], str] | None = None,
     **kwargs: Any,
 ) -> list[Any]:
-    """A multiselect bound to the query string, robust to options that changed."""
+    """A multiselect bound to the query string, robust to options that changed: values no
+    longer offered are dropped with a warning (:func:`_warn_dropped`; ``hint`` adds a word on
+    the dropped values)."""
     options = list(options)
+    offered = {str(o) for o in options}
+    dropped = [v for v in _url_values(key) if v not in offered]
+    held = st.session_state.get(key) or []
+    dropped += [v for v in held if v not in options]
     if _sanitised(key, lambda v: [x for x in (v or []) if x in options]):
+        kept = st.session_state[key]
+        _warn_dropped(label, dropped, ", ".join(map(str, kept)) or "nothing",
+                      hint(dropped) if hint and dropped else "")  # fmt: skip
         return container.multiselect(label, options, key=key, bind="query-params", **kwargs)
+    default = [d for d in default if d in options]
+    kept = [v for v in options if v in set(_url_values(key))] or default
+    _warn_dropped(label, dropped, ", ".join(map(str, kept)) or "nothing",
+                  hint(dropped) if hint and dropped else "")  # fmt: skip
     return container.multiselect(
-        label, options, default=[d for d in default if d in options], key=key,
-        bind="query-params", **kwargs,
+        label, options, default=default, key=key, bind="query-params", **kwargs,
     )  # fmt: skip
 
 
@@ -81,16 +121,32 @@ def selectbox(
     key: str,
     **kwargs: Any,
 ) -> Any:
-    """A selectbox bound to the query string, robust to options that changed."""
+    """A selectbox bound to the query string, robust to options that changed: a value no
+    longer offered is replaced by the default with a warning (:func:`_warn_dropped`)."""
     options = list(options)
     if not options:
         return None
     fallback = default if default in options else options[0]
+    offered = {str(o) for o in options}
+    dropped = [v for v in _url_values(key) if v not in offered]
+    if key in st.session_state and st.session_state[key] not in options:
+        dropped.append(st.session_state[key])
+    _warn_dropped(label, dropped, str(fallback))
     if _sanitised(key, lambda v: v if v in options else fallback):
         return container.selectbox(label, options, key=key, bind="query-params", **kwargs)
     return container.selectbox(
         label, options, index=options.index(fallback), key=key, bind="query-params", **kwargs
     )
+
+
+def _follow_default(key: str, default: list[Any]) -> None:
+    """Keep a widget left at its default on the new default (the methods follow the galaxy);
+    a value the user chose is kept."""
+    memo = f"_default_{key}"
+    previous = st.session_state.get(memo)
+    if previous is not None and key in st.session_state and st.session_state[key] == previous:
+        st.session_state[key] = list(default)
+    st.session_state[memo] = list(default)
 
 
 def sidebar(url: str, token: tuple, ctx: Context) -> Selection:
@@ -104,12 +160,22 @@ def sidebar(url: str, token: tuple, ctx: Context) -> Selection:
     shown = ctx.offered(superseded)
     labels = shown["label"].tolist()
     newest = ctx.shown["label"].tolist()
+    superseded_labels = set(ctx.visible["label"]) - set(labels)
+
+    def _superseded_hint(dropped: list[str]) -> str:
+        old = sorted(set(dropped) & superseded_labels)
+        if not old:
+            return ""
+        return (f" {', '.join(old)}: a superseded version, offered when 'Offer superseded "
+                "versions' is ticked.")  # fmt: skip
+
     releases = multiselect(
         side,
         "Release(s)",
         labels,
         newest[:DEFAULT_RELEASES],
         "rel",
+        hint=_superseded_hint,
         help="Catalogue releases to show. Several releases are compared side by side "
         "(PHANGS-HST vs LEGUS, or two versions of one survey).",
     )
@@ -127,11 +193,13 @@ def sidebar(url: str, token: tuple, ctx: Context) -> Selection:
     table = ctx.method_table(release_ids, galaxy)
     counts = dict(zip(table["method"], table["n"], strict=True))
     kinds = dict(zip(table["method"], table["kind"], strict=True))
+    default_methods = ctx.default_methods(release_ids, galaxy, DEFAULT_METHODS)
+    _follow_default("meth", default_methods)
     methods = multiselect(
         side,
         "Classification method(s)",
         table["method"].tolist(),
-        table["method"].tolist()[:DEFAULT_METHODS],
+        default_methods,
         "meth",
         help="Each method gets its own panel. Classified sources: "
         + "; ".join(f"{m} ({kinds[m]}) {counts[m]:,}" for m in table["method"]),

@@ -12,6 +12,9 @@ from clustercat.schema.export import frame_table, table_text
 
 from .state import Selection
 
+#: A figure as the pages build it, or as the figure caches return it (``Figure.to_dict()``).
+FigureLike = go.Figure | dict[str, object]
+
 #: Plotly options: no logo, PNG export at print resolution.
 PLOTLY_CONFIG = {
     "displaylogo": False,
@@ -59,7 +62,7 @@ def notices(messages: Sequence[str]) -> None:
         st.info(m)
 
 
-def chart(fig: go.Figure, key: str | None = None) -> None:
+def chart(fig: FigureLike, key: str | None = None) -> None:
     st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key)
 
 
@@ -88,12 +91,16 @@ def clicked_source(event: object) -> int | None:
     return None
 
 
-def source_chart(fig: go.Figure, key: str) -> None:
-    """A chart whose source points open the source page when clicked (plotly selection)."""
+def source_chart(fig: FigureLike, key: str) -> None:
+    """A chart whose source points open the source page when clicked (plotly selection).
+
+    A click on the source already shown (``?src=`` of the source page) does nothing: its
+    selection outlives the page switch there, and would switch again on every rerun.
+    """
     event = st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key, on_select="rerun",
                             selection_mode=("points",))  # fmt: skip
     source_pk = clicked_source(event)
-    if source_pk is not None:
+    if source_pk is not None and st.query_params.get("src") != str(source_pk):
         st.switch_page(SOURCE_PAGE, query_params={"src": str(source_pk)})
 
 
@@ -141,7 +148,7 @@ def downloads(
 
 
 def figure(
-    fig: go.Figure,
+    fig: FigureLike,
     rows: pd.DataFrame,
     name: str,
     *,

@@ -65,6 +65,27 @@ DEFAULT_INTERVAL = "wilson"
 #: Confidence level of the binomial intervals by default: 1 sigma (68.27 %).
 DEFAULT_CONFIDENCE_LEVEL = 0.682689492137
 
+#: Meaning and unit of the columns of :func:`agreement_fraction` and of the binned agreement
+#: (``bin, lo, hi, median, n_pairs``, the covariate's unit given by the caller): the
+#: descriptions of a figure's download.
+AGREEMENT_COLUMNS: dict[str, str] = {
+    "bin": "bin number, from 1 (index)",
+    "n_pairs": "pairs in the bin, classified or not (count)",
+    "n_a": "pairs that method A puts in the class set, N_A (count)",
+    "n_b": "pairs that method B puts in the class set, N_B (count)",
+    "n_both": "pairs both methods put in the class set, N_both (count)",
+    "frac_a": "N_both / N_A (dimensionless)",
+    "frac_b": "N_both / N_B (dimensionless)",
+    "agreement": "(frac_a + frac_b) / 2, W21 §4 (dimensionless)",
+    "frac_a_lo": "lower end of the binomial interval of frac_a (dimensionless)",
+    "frac_a_hi": "upper end of the binomial interval of frac_a (dimensionless)",
+    "frac_b_lo": "lower end of the binomial interval of frac_b (dimensionless)",
+    "frac_b_hi": "upper end of the binomial interval of frac_b (dimensionless)",
+    "agreement_lo": "mean of the lower ends of frac_a and frac_b (dimensionless)",
+    "agreement_hi": "mean of the upper ends of frac_a and frac_b (dimensionless)",
+    "n": "classified pairs compared, all class sets (count)",
+}
+
 BinomialInterval = Literal["wilson", "jeffreys", "flat", "wald"]
 
 

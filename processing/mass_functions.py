@@ -40,6 +40,33 @@ __all__ = [
 ]
 
 
+def function_columns(unit: str) -> dict[str, str]:
+    """Meaning and unit of every column of :meth:`BinnedFunction.to_frame` and of a
+    :class:`PowerLawFit` row, for a variable in ``unit`` (``"solMass"``, ``"yr"``): the
+    descriptions of a figure's download (:func:`clustercat.schema.export.frame_table`)."""
+    return {
+        "lo": f"lower bin edge ({unit})",
+        "hi": f"upper bin edge ({unit})",
+        "log_centre": f"bin mid-point, log10 of the variable in {unit} (dex)",
+        "n": "objects in the bin, or fitted (count)",
+        "weighted_n": "sum of the weights (1/completeness) in the bin (dimensionless)",
+        "n_err": "Poisson error of weighted_n, sqrt(sum w^2) (dimensionless)",
+        "dn_dx": f"weighted_n per unit of the variable, dN/dx (1/{unit})",
+        "dn_dx_err": f"error of dn_dx (1/{unit})",
+        "dn_dlogx": "weighted_n per dex, dN/dlog x (1/dex)",
+        "dn_dlogx_err": "error of dn_dlogx (1/dex)",
+        "corrected_n": "completeness-corrected count, C-4 Eq. 17 (dimensionless)",
+        "corrected_n_lo": "lower bound of corrected_n, C-4 Eq. 18 (dimensionless)",
+        "corrected_n_hi": "upper bound of corrected_n, C-4 Eq. 18 (dimensionless)",
+        "slope": "power-law index of dN/dx ∝ x^slope (dimensionless)",
+        "slope_err": "1-sigma error of slope (dimensionless)",
+        "x_min": f"lower end of the fitted range ({unit})",
+        "x_max": f"upper end of the fitted range ({unit})",
+        "intercept": "log10 dN/dx at log10 x = 0 of the binned line fit (dimensionless)",
+        "intercept_err": "1-sigma error of intercept (dimensionless)",
+    }
+
+
 @dataclass(frozen=True)
 class BinnedFunction:
     """A distribution binned in log10 of its variable (mass in M_sun, age in yr, ...).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sqlite3
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -82,6 +83,7 @@ def _bench() -> ModuleType:
         "clustercat_bench_dashboard", PROJECT_ROOT / "bench" / "dashboard.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look the module up here
     spec.loader.exec_module(module)
     return module
 
@@ -321,7 +323,8 @@ def test_crossmatch_page_equals_processing(
     per = at.dataframe[0].value.set_index("galaxy").loc["NGC 1566"]
     for outcome, n in match.counts.items():
         assert per.get(outcome, 0) == n, outcome
-    assert len(at.get("plotly_chart")) == 4  # outcomes, class flips, sky, separations
+    # outcomes, footprints, fractions vs magnitude, class flips, offsets, sky, separations
+    assert len(at.get("plotly_chart")) == 7
 
     # a stored run (another radius) is what the page then shows by default
     stored = crossmatch_db.run_crossmatch(
@@ -382,19 +385,17 @@ def test_explorer_links_twins_and_csv(
     )  # fmt: skip
     table = at.dataframe[0].value
     assert len(table) > 100
-    assert table["open"].str.contains(r"^explorer\?.*src=\d+$").all()
+    assert table["open"].str.contains(r"^source\?.*src=\d+$").all()
     twinned = table["twin link"].notna()
     assert 0.5 < twinned.mean() <= 1.0
     assert (table.loc[twinned, "twin separation (arcsec)"] <= 0.08 + 1e-9).all()
     assert [b.label for b in at.get("download_button")] == ["Download CSV"]
     # following a twin link opens that source of the other release
     pk = int(table.loc[twinned, "twin link"].iloc[0].rsplit("src=", 1)[1])
-    focus = open_page(
-        xmatch_db_url, monkeypatch, "explorer.py",
-        rel="legus-1566 v1", gal="NGC 1566", ex_twin="phangs-test v1", src=str(pk),
-    )  # fmt: skip
-    assert any(s.value == f"Source {pk}" for s in focus.subheader)
-    assert any("phangs-test v1" in m.value for m in focus.markdown)
+    focus = open_page(xmatch_db_url, monkeypatch, "source.py", src=str(pk))
+    assert focus.title[0].value.startswith("Source ")
+    assert f"source_pk = {pk}" in focus.caption[0].value
+    assert "phangs-test v1" in focus.caption[0].value
 
 
 # --- release versions: the picker offers the newest complete versions --------------------------
@@ -536,8 +537,9 @@ def test_mci_plane_shows_the_pipeline_release(
     )
     assert n_cand >= 35
     # the explorer: five-band and RGB stamps, and the growth curve, of a candidate
-    at = open_page(pipeline_db_url, monkeypatch, "explorer.py", rel="pipe v1", src=str(pk))
-    assert any(s.value == "Images and growth curve" for s in at.subheader)
+    at = open_page(pipeline_db_url, monkeypatch, "source.py", rel="pipe v1", src=str(pk))
+    assert any(s.value == "Image stamps" for s in at.subheader)
+    assert any(c.key == "src-growth" for c in at.get("plotly_chart"))
     captions = [c for image in at.get("image") for c in image.captions]
     assert captions == ["NUV (F275W)", "U (F336W)", "B (F435W)", "V (F555W)", "I (F814W)",
                         "RGB: I, V, B"]  # fmt: skip

@@ -14,7 +14,8 @@ Each step is added as its feature lands, so the demo is always the quickest tour
    pipeline on them (``clustercat pipeline run``: detection, photometry, MCI, selection)
    and cross-match the new release with LEGUS (about 10 s here); a second demo finds the
    images registered and the release already ingested;
-6. with ``--serve``, serve the dashboard on the demo database.
+6. print where to look in the dashboard (page links, a source page of the image-made
+   release), and with ``--serve`` serve it on the demo database.
 """
 
 from __future__ import annotations
@@ -339,6 +340,46 @@ def _injection_and_cnn(engine: Engine, folder: Path) -> list[tuple[str, str, flo
     return summary
 
 
+def _dashboard_tour(engine: Engine, port: int = 8501) -> None:
+    """Where to look in the dashboard (``clustercat demo --serve``) at what the demo made."""
+    from urllib.parse import urlencode
+
+    base = f"http://localhost:{port}"
+    with engine.connect() as conn:
+        candidate = conn.execute(
+            text("SELECT source_pk FROM cluster_catalogue WHERE release = :r AND mag_v IS NOT NULL "
+                 "ORDER BY mag_v LIMIT 1"),
+            {"r": PIPELINE_RELEASE},
+        ).scalar()  # fmt: skip
+        legus = conn.execute(
+            text("SELECT version FROM catalogue_release WHERE name = :r AND status = 'complete' "
+                 "ORDER BY version DESC"),
+            {"r": LEGUS_RELEASE},
+        ).scalar()  # fmt: skip
+    stops: list[tuple[str, str, str]] = []
+    if legus is not None:
+        ngc628 = urlencode({"rel": f"{LEGUS_RELEASE} v{legus}", "gal": "NGC 628"})
+        stops += [
+            ("Colour–colour", "NGC 628 per method: age boxes, tracks, reddening vector; click a "
+             "point to open its source", f"{base}/colours?{ngc628}"),
+            ("Mass & age functions", "binned and maximum-likelihood slopes per SED method",
+             f"{base}/functions?{ngc628}"),
+        ]  # fmt: skip
+    stops += [
+        ("Cross-match", "the image-made release against LEGUS: footprints, fractions inside "
+         "the overlap, offsets", f"{base}/crossmatch"),
+        ("MCI plane", "the candidates of the release made from images", f"{base}/mci"),
+    ]  # fmt: skip
+    if candidate is not None:
+        stops.append(("Source", "its brightest candidate: photometry per aperture, classes, "
+                      "SED fits, stamps", f"{base}/source?src={int(candidate)}"))  # fmt: skip
+    console.rule("the dashboard (clustercat demo --serve)")
+    for page, what, link in stops:
+        console.print(f"[bold]{page}[/bold]: {what}")
+        console.print(f"  {link}", soft_wrap=True, highlight=False)
+    console.print("Every figure offers CSV and ECSV downloads of the rows it draws.")
+
+
 def _print_summary(summary: list[tuple[str, str, float]]) -> None:
     table = Table("step", "result", "s", title="what the demo ran")
     for name, result, seconds in summary:
@@ -346,7 +387,7 @@ def _print_summary(summary: list[tuple[str, str, float]]) -> None:
     console.print(table)
 
 
-def run_demo(url: str | None = None) -> dict[str, int]:
+def run_demo(url: str | None = None, port: int = 8501) -> dict[str, int]:
     """Run every demo step against ``url``; returns a few counts for callers and tests."""
     url = database_url(url)
     started = time.perf_counter()
@@ -376,6 +417,7 @@ def run_demo(url: str | None = None) -> dict[str, int]:
             summary += _injection_and_cnn(engine, folder)
         _print_summary(summary)
         counts["chain_steps"] = len(summary)
+    _dashboard_tour(engine, port)
     engine.dispose()
     elapsed = time.perf_counter() - started
     console.print(f"[bold green]demo finished[/bold green] in {elapsed:.1f} s")
@@ -389,7 +431,7 @@ def run_demo(url: str | None = None) -> dict[str, int]:
 def demo_cmd(ctx: click.Context, serve: bool, port: int) -> None:
     """Create and migrate the database (SQLite default), load the catalogues, show them."""
     url = database_url(ctx.obj.get("database"))
-    run_demo(url)
+    run_demo(url, port)
     if serve:
         from clustercat.dashboard.cli import serve as serve_dashboard
 

@@ -276,8 +276,11 @@ def time_page(url: str, page: str, query: dict[str, object], repeat: int) -> Pag
     return out
 
 
-def profile_page(url: str, page: str, query: dict[str, object], top: int) -> str:
-    """cProfile of one cold run of ``page`` (the script thread), by cumulative time."""
+def profile_page(
+    url: str, page: str, query: dict[str, object], top: int, sort: str = "cumulative"
+) -> str:
+    """cProfile of one cold run of ``page`` (the script thread), by ``sort`` (a pstats key:
+    ``cumulative``, ``tottime``)."""
     import cProfile
     import io
     import pstats
@@ -307,7 +310,7 @@ def profile_page(url: str, page: str, query: dict[str, object], top: int) -> str
     finally:
         threading.Thread.run = original  # type: ignore[method-assign]
     buffer = io.StringIO()
-    stats = pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats("cumulative")
+    stats = pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(sort)
     stats.print_stats(top)
     return buffer.getvalue()
 
@@ -462,7 +465,7 @@ def run(url: str, label: str, args: argparse.Namespace) -> dict[tuple[str, str],
         if page == SOURCE_PAGE and src is not None:
             q["src"] = str(src)
         print(f"\n  cProfile of the slowest page, {title} ({where}), one cold run:")
-        print(profile_page(url, page, q, args.profile))
+        print(profile_page(url, page, q, args.profile, args.profile_sort))
     return results
 
 
@@ -510,6 +513,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="only selections whose name contains this (repeatable)")  # fmt: skip
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the slowest page; print its N top functions")  # fmt: skip
+    parser.add_argument("--profile-sort", default="cumulative", choices=("cumulative", "tottime"),
+                        help="order of the profile (default: cumulative)")  # fmt: skip
     parser.add_argument(
         "--database-url", action="append", default=[],
         help="time an existing database built by this script instead (repeatable)",

@@ -68,7 +68,6 @@ from .catalogue_io import (
     read_classified_catalogue,
     read_crossmatch_pair_keys,
     read_crossmatch_runs,
-    read_frame,
     read_local_background,
     read_methods,
     read_sources,
@@ -1692,23 +1691,12 @@ def _side_sources(
 ) -> pd.DataFrame:
     """Sources of a release (in a galaxy; in one field) with the view's V and ``method``'s
     class (or NaN)."""
+    columns = ["source_id", "galaxy", "field", "ra", "dec", "mag_v", "distance_mpc"]
     cat = read_catalogue(
         conn, release, None if galaxy is None else [galaxy],
-        None if field is None else [field], columns=["source_id", "field", "ra", "dec", "mag_v"],
+        None if field is None else [field], columns=columns,
     )  # fmt: skip
     cat = cat.drop_duplicates("source_pk").reset_index(drop=True)
-    # galaxy and distance once per field, not per row (a tenth of the read at 10^5 sources)
-    places = read_frame(
-        conn,
-        "SELECT f.name AS field, g.name AS galaxy, g.distance_mpc FROM field f "
-        "JOIN galaxy g ON g.id = f.galaxy_id",
-        floats=("distance_mpc",),
-    ).set_index("field")
-    codes, fields = pd.factorize(cat["field"])
-    at = places.index.get_indexer(fields)[codes] if len(cat) else np.empty(0, dtype=np.int64)
-    cat.insert(2, "galaxy", places["galaxy"].to_numpy(dtype=object)[at])
-    cat["distance_mpc"] = places["distance_mpc"].to_numpy(dtype=float)[at]
-    cat["galaxy"] = cat["galaxy"].astype(cat["field"].dtype)
     cat["class"] = np.nan
     if method is not None:
         classes = read_classes(conn, Side(release), method).set_index("source_pk")["class"]

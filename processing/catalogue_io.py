@@ -495,13 +495,19 @@ def read_catalogue(
     ``among``: a sub-select of ``source_pk`` values (with its parameters) to keep.
     """
     if columns is None:
-        columns = _CATALOGUE_COLUMNS
+        names = list(CATALOGUE_COLUMNS)
     else:
         unknown = set(columns) - set(CATALOGUE_COLUMNS)
         if unknown:
             raise ValueError(f"cluster_catalogue has no column(s) {sorted(unknown)}")
-        names = ["source_pk", *(c for c in columns if c != "source_pk")]
-        columns = ", ".join(f"c.{c}" for c in names)
+        names = ["source_pk", *dict.fromkeys(c for c in columns if c != "source_pk")]
+    # galaxy and distance are the field's: read once per field, not per row (at 10^5 rows
+    # two string and float columns fewer to fetch and convert)
+    per_field = [c for c in names if c in _FIELD_COLUMNS]
+    selected = [c for c in names if c not in _FIELD_COLUMNS]
+    if per_field and "field" not in selected:
+        selected.append("field")
+    columns = ", ".join(f"c.{c}" for c in selected)
     params: dict = {"r": release.id}
     where, expanding = _where_places(params, galaxies, fields)
     if among is not None:
@@ -512,7 +518,32 @@ def read_catalogue(
         "ORDER BY c.source_pk"
     )
     with connect(bind) as conn:
-        return _typed(_frame(conn, sql, params, expanding))
+        frame = _frame(conn, sql, params, expanding)
+        if per_field:
+            frame = _with_field_columns(conn, frame, per_field)
+    return _typed(frame[names])
+
+
+#: ``cluster_catalogue`` columns that are attributes of a source's field (its galaxy's).
+_FIELD_COLUMNS = ("galaxy", "distance_mpc")
+
+
+def _with_field_columns(conn: Connection, frame: pd.DataFrame, wanted: Sequence[str]):
+    """``frame`` (with ``field``) plus the ``wanted`` field attributes, as the view has them:
+    ``galaxy`` (its name) and ``distance_mpc`` (the galaxy's)."""
+    places = read_frame(
+        conn,
+        "SELECT f.name AS field, g.name AS galaxy, g.distance_mpc FROM field f "
+        "JOIN galaxy g ON g.id = f.galaxy_id",
+        floats=("distance_mpc",),
+    ).set_index("field")
+    codes, fields = pd.factorize(frame["field"])
+    at = places.index.get_indexer(fields)[codes] if len(frame) else np.empty(0, np.int64)
+    out = frame.copy()
+    for name in wanted:
+        values = places[name].to_numpy(dtype=float if name == "distance_mpc" else object)[at]
+        out[name] = values if name == "distance_mpc" else pd.array(values, dtype="str")
+    return out
 
 
 def read_classified_catalogue(

@@ -12,7 +12,6 @@ import decimal
 
 import numpy as np
 import pandas as pd
-import pytest
 from clustercat.processing import catalogue_io as cio
 from sqlalchemy import Engine, text
 
@@ -110,28 +109,33 @@ def test_read_frame_gives_the_rows_sqlalchemy_gives(legus_engine: Engine) -> Non
     assert frame["mag_nuv"].isna().any() and frame["mag_nuv"].notna().any()
 
 
-@pytest.mark.parametrize("galaxy", ["NGC 1566", "NGC 628"])
-def test_side_sources_reads_galaxy_and_distance_per_field(
-    legus_engine: Engine, galaxy: str
-) -> None:
-    """The cross-match side frame takes galaxy and distance from its field, once per field:
-    the same values as the view gives per row."""
+def test_read_catalogue_takes_galaxy_and_distance_per_field(legus_engine: Engine) -> None:
+    """``read_catalogue`` reads galaxy and distance once per field: every LEGUS row gets the
+    values the view gives it, in the view's column order, with or without ``field`` asked."""
     from clustercat.processing import analyses
 
     release = cio.resolve_release(legus_engine, "legus")
     with legus_engine.connect() as conn:
-        side = analyses._side_sources(conn, release, galaxy, None)
         view = pd.read_sql_query(
             text(
                 "SELECT source_pk, galaxy, field, distance_mpc FROM cluster_catalogue "
-                "WHERE release = 'legus' AND galaxy = :g ORDER BY source_pk"
+                "WHERE release = 'legus' ORDER BY source_pk"
             ),
             conn,
-            params={"g": galaxy},
         )
-    side = side.sort_values("source_pk").reset_index(drop=True)
-    assert side["source_pk"].tolist() == view["source_pk"].tolist()
-    assert side["galaxy"].tolist() == view["galaxy"].tolist() == [galaxy] * len(view)
-    assert side["field"].tolist() == view["field"].tolist()
-    np.testing.assert_allclose(side["distance_mpc"], view["distance_mpc"].astype(float))
-    assert list(side.columns[:5]) == ["source_pk", "source_id", "galaxy", "field", "ra"]
+        full = cio.read_catalogue(conn, release)
+        some = cio.read_catalogue(conn, release, ["NGC 628"], columns=["distance_mpc", "galaxy"])
+        side = analyses._side_sources(conn, release, "NGC 1566", None)
+    assert list(full.columns) == list(cio.CATALOGUE_COLUMNS)
+    assert full["source_pk"].tolist() == view["source_pk"].tolist()
+    assert full["galaxy"].tolist() == view["galaxy"].tolist()
+    assert full["field"].tolist() == view["field"].tolist()
+    np.testing.assert_array_equal(full["distance_mpc"], view["distance_mpc"].astype(float))
+    assert view["galaxy"].nunique() > 20  # every LEGUS galaxy, each with its own distance
+    assert list(some.columns) == ["source_pk", "distance_mpc", "galaxy"]  # field not added
+    ngc628 = view[view["galaxy"] == "NGC 628"]
+    assert some["source_pk"].tolist() == ngc628["source_pk"].tolist()
+    assert set(some["galaxy"]) == {"NGC 628"}
+    np.testing.assert_array_equal(some["distance_mpc"], ngc628["distance_mpc"].astype(float))
+    assert list(side.columns[:4]) == ["source_pk", "source_id", "galaxy", "field"]
+    assert set(side["galaxy"]) == {"NGC 1566"} and len(side) == (view["galaxy"] == "NGC 1566").sum()

@@ -1024,12 +1024,13 @@ def twins(match: an.CrossmatchComparison, source_pks: Sequence[int]) -> pd.DataF
 
 
 def first_method_classes(
-    engine: Engine, source_pks: Sequence[int], methods: Sequence[str]
+    engine: Engine, release_ids: Sequence[int], galaxy: str | None, methods: Sequence[str]
 ) -> pd.Series:
-    """source_pk -> class under the first of ``methods`` (display names) that classified it."""
-    if not len(source_pks) or not len(methods):
+    """source_pk -> class under the first of ``methods`` (display names) that classified a
+    source of the releases (in ``galaxy``)."""
+    if not len(release_ids) or not len(methods):
         return pd.Series(dtype="Int64")
-    found = cio.read_source_classes(engine, list(source_pks))
+    found = cio.read_release_classes(engine, list(release_ids), galaxy)
     found["name"] = np.where(
         found["method_version"].astype(str) == "1",
         found["method"],
@@ -1278,6 +1279,6 @@ def mci_points(
     points = points.astype({"source_pk": np.int64}).merge(
         hover.astype({"source_pk": np.int64}), on="source_pk", how="left"
     )
-    classes = first_method_classes(engine, points["source_pk"].tolist(), list(methods))
+    classes = first_method_classes(engine, list(release_ids), galaxy, list(methods))
     points["class"] = points["source_pk"].map(classes).astype("Int64")
     return points

@@ -1081,6 +1081,10 @@ MCI_OUT_RANGE = (-3.0, 1.5)
 MCI_MAX_UNCLASSIFIED = 20_000
 
 
+#: What a point of the MCI plane adds to :data:`SOURCE_HOVER`.
+MCI_HOVER = "<br>MCI_in %{x:.2f}, MCI_out %{y:.2f}"
+
+
 def mci_plane_figure(
     points: pd.DataFrame,
     outline: np.ndarray | None,
@@ -1092,7 +1096,8 @@ def mci_plane_figure(
     """Density of the sources in MCI_in-MCI_out (grey 2-D histogram), the semi-empirical
     region ``outline`` (vertices, dashed), the classified sources by class (W21 colours) and
     the unclassified ones as faint grey points (when at most ``max_unclassified``), all with
-    hover :data:`SOURCE_HOVER` (clickable), and a ``highlight``-ed source (red star).
+    the hover of :data:`SOURCE_HOVER` (:func:`source_point_args`, clickable), and a
+    ``highlight``-ed source (red star).
 
     ``points`` has ``mci_in, mci_out, class`` (NA: unclassified) and the
     :data:`SOURCE_POINT_COLUMNS`.
@@ -1119,9 +1124,7 @@ def mci_plane_figure(
                 y=unclassified["mci_out"].to_numpy(dtype=float), mode="markers",
                 name=f"unclassified ({len(unclassified):,})",
                 marker={"size": 3, "color": "#7f7f7f", "opacity": 0.35},
-                customdata=source_customdata(unclassified),
-                hovertemplate=SOURCE_HOVER + "<br>MCI_in %{x:.2f}, MCI_out %{y:.2f}"
-                "<extra></extra>",
+                **source_point_args(unclassified, MCI_HOVER),
             )
         )  # fmt: skip
     for cls, colour in CLASS_COLOURS.items():
@@ -1134,9 +1137,7 @@ def mci_plane_figure(
                     x=sub["mci_in"].to_numpy(dtype=float), y=sub["mci_out"].to_numpy(dtype=float),
                     mode="markers", name=f"{CLASS_NAMES[cls]} ({len(sub):,})",
                     marker={"size": 5, "color": colour, "line": {"width": 0.5, "color": "white"}},
-                    customdata=source_customdata(sub),
-                    hovertemplate=SOURCE_HOVER + "<br>MCI_in %{x:.2f}, MCI_out %{y:.2f}"
-                    "<extra></extra>",
+                    **source_point_args(sub, MCI_HOVER),
                 )
             )  # fmt: skip
     if highlight is not None and len(highlight):
@@ -1146,8 +1147,7 @@ def mci_plane_figure(
                 name="this source", customdata=source_customdata(highlight),
                 marker={"symbol": "star", "size": 18, "color": "#d62728",
                         "line": {"width": 1, "color": "black"}},
-                hovertemplate=SOURCE_HOVER + "<br>MCI_in %{x:.2f}, MCI_out %{y:.2f}"
-                "<extra></extra>",
+                hovertemplate=SOURCE_HOVER + MCI_HOVER + "<extra></extra>",
             )
         )  # fmt: skip
     fig.update_xaxes(title_text="MCI_in", range=list(MCI_IN_RANGE))

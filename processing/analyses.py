@@ -1699,9 +1699,28 @@ def _side_sources(
     cat = cat.drop_duplicates("source_pk").reset_index(drop=True)
     cat["class"] = np.nan
     if method is not None:
-        classes = read_classes(conn, Side(release), method).set_index("source_pk")["class"]
+        classes = read_classes(conn, Side(release), method, galaxy)
+        classes = classes.set_index("source_pk")["class"]
         cat["class"] = cat["source_pk"].map(classes).astype(float)
     return cat
+
+
+def _outside_rows(pos_a: pd.DataFrame, pos_b: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a cross-match where one side has no source: each source of the other
+    side is its own subject, ``unmatched_outside_footprint`` (as :mod:`.crossmatch_db`
+    codes it), with no counterpart."""
+    pks_a = pos_a["source_pk"].to_numpy(dtype=float)
+    pks_b = pos_b["source_pk"].to_numpy(dtype=float)
+    n = len(pks_a) + len(pks_b)
+    return pd.DataFrame(
+        {
+            "source_a_pk": np.concatenate([pks_a, np.full(len(pks_b), np.nan)]),
+            "source_b_pk": np.concatenate([np.full(len(pks_a), np.nan), pks_b]),
+            "separation_arcsec": np.full(n, np.nan),
+            "is_best": np.zeros(n, dtype=bool),
+            "outcome": pd.Series(["unmatched_outside_footprint"] * n, dtype=object),
+        }
+    )
 
 
 def crossmatch_comparison(
@@ -1753,19 +1772,29 @@ def crossmatch_comparison(
             pos_a = _side_sources(conn, release_a, galaxy, method_a)
             pos_b = _side_sources(conn, release_b, galaxy, method_b)
             fields_a, fields_b = pos_a["field"].unique(), pos_b["field"].unique()
-            one_field = galaxy is not None and len(fields_a) == 1 and len(fields_b) == 1
-            side_a = Side(release_a, resolve_field(conn, fields_a[0]) if one_field else None)
-            side_b = Side(release_b, resolve_field(conn, fields_b[0]) if one_field else None)
-            match = match_sides(
-                conn, side_a, side_b, radius_arcsec * u.arcsec, class_method_a=method_a,
-                class_method_b=method_b,
-            )  # fmt: skip
-            pairs = match.pairs.copy()
             radius = float(radius_arcsec)
-            source = (
-                f"computed now (not stored): radius {radius:.3f}″, greedy one-to-one, "
-                f"{side_a.label} vs {side_b.label}"
-            )
+            if galaxy is not None and (pos_a.empty or pos_b.empty):
+                # one side has no field in the galaxy: nothing to match, and the other
+                # side's sources all lie outside its footprint (no whole-release match)
+                pairs = _outside_rows(pos_a, pos_b)
+                source = (
+                    f"computed now (not stored): radius {radius:.3f}″; "
+                    f"{(release_a if pos_a.empty else release_b).label} has no field in "
+                    f"{galaxy}, so nothing was matched"
+                )
+            else:
+                one_field = galaxy is not None and len(fields_a) == 1 and len(fields_b) == 1
+                side_a = Side(release_a, resolve_field(conn, fields_a[0]) if one_field else None)
+                side_b = Side(release_b, resolve_field(conn, fields_b[0]) if one_field else None)
+                match = match_sides(
+                    conn, side_a, side_b, radius_arcsec * u.arcsec, class_method_a=method_a,
+                    class_method_b=method_b,
+                )  # fmt: skip
+                pairs = match.pairs.copy()
+                source = (
+                    f"computed now (not stored): radius {radius:.3f}″, greedy one-to-one, "
+                    f"{side_a.label} vs {side_b.label}"
+                )
     for c in ("source_a_pk", "source_b_pk"):
         pairs[c] = pd.to_numeric(pairs[c], errors="coerce").astype(float)
     # keep the rows whose subject lies in the galaxy (the subject is A, else B): the rows of

@@ -65,7 +65,9 @@ __all__ = [
     "read_crossmatch_runs",
     "read_frame",
     "read_mci_plane",
+    "read_release_classes",
     "read_source_classes",
+    "rows_to_frame",
     "read_local_background",
     "read_methods",
     "read_sources",
@@ -405,8 +407,11 @@ def read_sources(bind: Engine | Connection, side: Side) -> pd.DataFrame:
     ).astype({"x": float, "y": float})
 
 
-def read_classes(bind: Engine | Connection, side: Side, method: MethodRef) -> pd.DataFrame:
-    """Class of each source of a side under one method (sources without a class: no row).
+def read_classes(
+    bind: Engine | Connection, side: Side, method: MethodRef, galaxy: str | None = None
+) -> pd.DataFrame:
+    """Class of each source of a side (in ``galaxy``) under one method (sources without a
+    class: no row).
 
     Columns: ``source_pk``, ``class`` (1-4), ``subclass``, ``score``. Classes delivered by
     another release (e.g. StarcNet predictions attached to LEGUS sources) are included when
@@ -420,6 +425,9 @@ def read_classes(bind: Engine | Connection, side: Side, method: MethodRef) -> pd
     if side.field is not None:
         sql += " AND field = :f"
         params["f"] = side.field.name
+    if galaxy is not None:
+        sql += " AND galaxy = :g"
+        params["g"] = galaxy
     with connect(bind) as conn:
         frame = _frame(conn, sql + " ORDER BY source_pk", params)
     return frame.astype({"source_pk": np.int64, "class": np.int64})
@@ -891,6 +899,27 @@ def read_source_classes(bind: Engine | Connection, source_pks: Sequence[int]) ->
         'SELECT k.source_pk, k.method, k.method_version, k."class", k.score '
         "FROM source_classes_all k WHERE k.source_pk IN :pks",
         {"pks": id_list(source_pks)},
+        floats=("score",),
+    )
+    return frame.astype({"source_pk": np.int64, "class": np.int64})
+
+
+def read_release_classes(
+    bind: Engine | Connection, release_ids: Sequence[int], galaxy: str | None = None
+) -> pd.DataFrame:
+    """Every visible classification of the releases' sources (in one galaxy):
+    ``source_pk, method, method_version, class, score`` (``source_classes_all``). By release,
+    not by a list of sources: at 5 × 10^4 sources a third of the time of
+    :func:`read_source_classes` on PostgreSQL."""
+    params: dict[str, Any] = {"rels": id_list(release_ids)}
+    where = ""
+    if galaxy is not None:
+        where, params["galaxy"] = " AND k.galaxy = :galaxy", galaxy
+    frame = read_frame(
+        bind,
+        'SELECT k.source_pk, k.method, k.method_version, k."class", k.score '
+        f"FROM source_classes_all k WHERE k.release_id IN :rels{where}",
+        params,
         floats=("score",),
     )
     return frame.astype({"source_pk": np.int64, "class": np.int64})

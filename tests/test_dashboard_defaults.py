@@ -389,3 +389,34 @@ def test_a_rerun_serves_the_cached_figures(
     at.run()
     assert len(built) == 2 and not at.exception
     assert time.perf_counter() - start < 5.0  # generous: the test machine is shared
+
+
+def test_crossmatch_of_a_galaxy_one_side_lacks_matches_nothing(versions_engine: Engine) -> None:
+    """``other`` has no field in NGC 628: the comparison in NGC 628 runs no match (no
+    whole-release match at 10^5-10^6 sources) and gives what the whole-release match gives
+    there: every ``legus`` v2 NGC 628 source its own row, outside the other's footprint."""
+    from clustercat.processing import analyses
+    from clustercat.processing.catalogue_io import resolve_release
+
+    legus = resolve_release(versions_engine, "legus", 2)
+    other = resolve_release(versions_engine, "other")
+    in_galaxy = analyses.crossmatch_comparison(versions_engine, legus, other, galaxy="NGC 628")
+    everywhere = analyses.crossmatch_comparison(versions_engine, legus, other)
+    with versions_engine.connect() as conn:
+        n628 = conn.execute(
+            text("SELECT count(*) FROM cluster_catalogue_all WHERE release_id = :r "
+                 "AND galaxy = 'NGC 628'"), {"r": legus.id},
+        ).scalar_one()  # fmt: skip
+    assert n628 > 100 and len(in_galaxy.pairs) == n628
+    assert "nothing was matched" in in_galaxy.source and "other v1 has no field" in in_galaxy.source
+    assert set(in_galaxy.pairs["outcome"]) == {"unmatched_outside_footprint"}
+    assert not in_galaxy.pairs["is_best"].any() and in_galaxy.pairs["source_b_pk"].isna().all()
+    whole = everywhere.pairs[everywhere.pairs["galaxy"] == "NGC 628"]
+    key = ["source_a_pk", "outcome", "is_best"]
+    pd.testing.assert_frame_equal(
+        in_galaxy.pairs[key].sort_values("source_a_pk").reset_index(drop=True),
+        whole[key].sort_values("source_a_pk").reset_index(drop=True),
+    )
+    per = in_galaxy.per_galaxy.set_index("galaxy").loc["NGC 628"]
+    assert (per["n_a"], per["n_b"], per["n_matched"]) == (n628, 0, 0)
+    assert in_galaxy.matched.empty

@@ -10,6 +10,7 @@ grid's nodes). Every test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -362,6 +363,13 @@ def test_explorer_links_to_the_source_page(
     assert at.title[0].value == "Source 2 · NGC 1566"
 
 
+def _plotly_values(v: object) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array ``{"dtype", "bdata", "shape"}``."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
 def test_mci_points_carry_their_source(
     pipeline_db_url: str,  # noqa: F811 - the fixture of test_dashboard_apptest
     monkeypatch: pytest.MonkeyPatch,
@@ -369,9 +377,14 @@ def test_mci_points_carry_their_source(
     at = open_page(pipeline_db_url, monkeypatch, "mci.py", rel="pipe v1", mci_subset="all")
     (chart,) = at.get("plotly_chart")
     traces = [t for t in json.loads(chart.proto.spec)["data"] if "customdata" in t]
-    assert traces and all(t["hovertemplate"].startswith(plots.SOURCE_HOVER) for t in traces)
+    # the source hover pre-formatted per point (plots.source_point_args), pks 1-D
+    assert traces and all(t["hovertemplate"].startswith("%{text}") for t in traces)
+    assert all("source " in t["text"][0] and "m_V" in t["text"][0] for t in traces)
+    pks_of = [_plotly_values(t["customdata"]) for t in traces]
+    assert all(len(t["text"]) == len(pk) == len(_plotly_values(t["x"]))
+               for t, pk in zip(traces, pks_of, strict=True))  # fmt: skip
     engine = make_engine(pipeline_db_url)
-    pks = [t["customdata"][0][0] for t in traces]
+    pks = [int(pk) for pk_of in pks_of for pk in pk_of]
     with engine.connect() as conn:
         known = set(conn.execute(text("SELECT source_pk FROM cluster_catalogue")).scalars())
     engine.dispose()

@@ -27,6 +27,9 @@ page's ratio to it. ``--profile N`` prints a cProfile of the slowest page's cold
     python bench/dashboard.py --n-extra 20000       # quicker
     python bench/dashboard.py --keep ...            # keep the databases, then time them again:
     python bench/dashboard.py --database-url URL --page colours --profile 30
+    python bench/dashboard.py --database-url URL --no-baseline \
+        --query 'one galaxy:rel=synthetic-01 v1;gal=SYNTH 01'   # any database, e.g. the
+                                                    # 10^6-source one of bench/views.py --keep
 """
 
 from __future__ import annotations
@@ -342,6 +345,25 @@ def selections(url: str) -> dict[str, dict[str, object]]:
     }
 
 
+def parse_queries(specs: list[str]) -> dict[str, dict[str, object]]:
+    """``--query`` values as selections: ``"NAME:rel=a v1;rel=b v1;gal=NGC 1566"`` ->
+    ``{"NAME": {"rel": ["a v1", "b v1"], "gal": "NGC 1566"}}``."""
+    out: dict[str, dict[str, object]] = {}
+    for spec in specs:
+        name, _, body = spec.partition(":")
+        query: dict[str, object] = {}
+        for part in filter(None, (p.strip() for p in body.split(";"))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise SystemExit(f"--query {spec!r}: expected KEY=VALUE, not {part!r}")
+            if key == "rel":
+                query.setdefault("rel", []).append(value)  # type: ignore[union-attr]
+            else:
+                query[key] = value
+        out[name.strip() or body] = query
+    return out
+
+
 def source_with_fits(url: str) -> int | None:
     """A LEGUS NGC 1566 source with two SED fits (the source page's ``src``)."""
     from clustercat.schema import make_engine
@@ -429,7 +451,7 @@ def run(url: str, label: str, args: argparse.Namespace) -> dict[tuple[str, str],
     print(f"  first page after a server start (every cache empty): "
           f"{time.perf_counter() - start:.2f} s")  # fmt: skip
     results: dict[tuple[str, str], PageTime] = {}
-    chosen = selections(url)
+    chosen = parse_queries(args.query) if args.query else selections(url)
     if args.selection:
         chosen = {k: v for k, v in chosen.items() if any(s in k for s in args.selection)}
     for where, query in chosen.items():
@@ -511,6 +533,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="only this page (file name without .py; repeatable)")  # fmt: skip
     parser.add_argument("--selection", action="append", default=[],
                         help="only selections whose name contains this (repeatable)")  # fmt: skip
+    parser.add_argument("--query", action="append", default=[], metavar="NAME:K=V;K=V",
+                        help="time this selection (sidebar URL parameters; rel may repeat) "
+                        "instead of the three built-in ones, on any database; e.g. the "
+                        "10^6-source one of bench/views.py: "
+                        "'one galaxy:rel=synthetic-01 v1;gal=SYNTH 01'")  # fmt: skip
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the slowest page; print its N top functions")  # fmt: skip
     parser.add_argument("--profile-sort", default="cumulative", choices=("cumulative", "tottime"),

@@ -17,7 +17,7 @@ from clustercat.schema.cli import engine_from_context
 from rich.console import Console
 
 from . import images_db
-from .pipeline import PipelineSettings
+from .pipeline import APCOR_METHODS, PipelineSettings
 from .pipeline_db import PipelineError, run_pipeline
 
 __all__ = ["pipeline_group"]
@@ -78,6 +78,16 @@ def pipeline_group() -> None:
     "--seed", type=int, default=1, show_default=True, help="Random seed of the fiducial clusters."
 )
 @click.option(
+    "--apcor",
+    "apcor_method",
+    type=click.Choice(APCOR_METHODS),
+    default=PipelineSettings.apcor_method,
+    show_default=True,
+    help="4 px -> total aperture correction: per source from its growth curve, or the "
+    "field's average over isolated clusters as in the LEGUS and PHANGS-HST catalogues "
+    "(average-isolated), or the others of docs/pipeline.md.",
+)
+@click.option(
     "--survey", default="PHANGS-HST", show_default=True, help="Survey recorded for the release."
 )
 @click.option(
@@ -89,7 +99,7 @@ def pipeline_group() -> None:
 def run_cmd(
     ctx: click.Context, field_name: str, release: str, distance_mpc: float | None,
     scheduler: str | None, workers: int, tile_px: int | None, n_fiducial: int, seed: int,
-    survey: str, new_version: bool,
+    apcor_method: str, survey: str, new_version: bool,
 ) -> None:  # fmt: skip
     """Detect, measure and select the sources of a field's registered images as a release.
 
@@ -97,7 +107,8 @@ def run_cmd(
     and settings under the same name are "already ingested" (nothing is recomputed).
     """
     try:
-        settings = PipelineSettings(tile_px=tile_px, n_fiducial=n_fiducial, seed=seed)
+        settings = PipelineSettings(tile_px=tile_px, n_fiducial=n_fiducial, seed=seed,
+                                    apcor_method=apcor_method)  # fmt: skip
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     engine = engine_from_context(ctx)

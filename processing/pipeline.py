@@ -11,7 +11,10 @@ Pure orchestration (Thilker et al. 2022 §2-§4, Fig. 1): no database here, see
 2. **photometry** in every band at r = 1, 1.5, 2, 2.5, 3, 4, 5 px with the 7-8 px sky
    annulus (:func:`clustercat.processing.photometry.measure_apertures`, §2.2);
 3. **aperture correction** 4 px -> total per band (method and values recorded in the run):
-   by default per source from its whole V-band growth curve (``growth-curve``,
+   by default the field's average over its bright isolated clusters of m(4 px, sky 7-8 px) -
+   m(20 px, sky 20-21 px), as LEGUS's "avgapcor" catalogues and Thilker §2.2
+   (``average-isolated``, :func:`isolated_average_corrections`, after the photometry); or
+   per source from its whole V-band growth curve (``growth-curve``,
    :func:`growth_curve_corrections` and :mod:`clustercat.processing.aperture_corrections`):
    model clusters (Moffat, Thilker's eta grid x FWHM 0-10 px) convolved with each band's PSF
    and measured like the sources (apertures minus the 7-8 px annulus median, against the
@@ -55,9 +58,17 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .aperture_corrections import (
+    APCOR_SAMPLE_ISOLATION_PX,
+    APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION,
+    APCOR_SAMPLE_MIN_CI_ABOVE_PSF,
+    APCOR_SAMPLE_MIN_SNR,
+    APCOR_SAMPLE_MIN_SOURCES,
+    APCOR_SAMPLE_SIZE,
     GROWTH_MODEL_ETAS,
     GROWTH_MODEL_FWHMS_PX,
     GrowthCurveApertureCorrection,
+    average_aperture_correction,
+    isolated_cluster_sample,
 )
 from .images import HSTImage
 from .photometry import (
@@ -79,6 +90,7 @@ MODULE = "image_pipeline"
 #: Ways to make the 4 px -> total aperture correction (module docstring, stage 3).
 APCOR_METHODS: tuple[str, ...] = (
     "growth-curve",
+    "average-isolated",
     "ci-dependent",
     "fiducial-cluster-psf-sky",
     "fiducial-cluster-psf",
@@ -119,7 +131,7 @@ class PipelineSettings:
     annulus_px: tuple[float, float] = SKY_ANNULUS_PX
     apcor_radius_px: float = 4.0
     apcor_total_radius_px: float = 20.0
-    apcor_method: str = "growth-curve"
+    apcor_method: str = "average-isolated"
     n_fiducial: int = 300
     seed: int = 1
     tile_px: int | None = None
@@ -316,6 +328,111 @@ def band_aperture_correction(
                   "offsets_px": [list(o) for o in APCOR_OFFSETS_PX],
                   "psf": getattr(psf, "name", None) or getattr(psf, "description", None)},
     )  # fmt: skip
+
+
+def point_source_ci(psf: Any, annulus_px: tuple[float, float] = SKY_ANNULUS_PX) -> float:
+    """CI(1, 3) of a point source (``psf``), measured as the sources are (the sky annulus
+    median subtracted), averaged over the sub-pixel phases :data:`APCOR_OFFSETS_PX`."""
+    from .profiles import add_profiles
+
+    reach = int(math.ceil(annulus_px[1])) + 8
+    values = []
+    for ox, oy in APCOR_OFFSETS_PX:
+        stamp = np.zeros((2 * reach + 1, 2 * reach + 1))
+        x, y = np.array([reach + ox]), np.array([reach + oy])
+        add_profiles(stamp, x, y, np.array([1.0]), 0.0, 3.0, psf=psf, stamp_radius_px=reach)
+        table = measure_apertures(stamp, x, y, exptime_s=1.0, radii_px=(1.0, 3.0),
+                                  annulus_px=annulus_px)  # fmt: skip
+        values.append(2.5 * math.log10(float(table.flux[0, 1]) / float(table.flux[0, 0])))
+    return float(np.mean(values))
+
+
+#: Per-band S/N (4 px) a sample source needs to enter that band's average correction.
+APCOR_BAND_MIN_SNR = 10.0
+
+
+def isolated_average_corrections(
+    sources: pd.DataFrame,
+    tables: Mapping[str, ApertureTable],
+    images: Mapping[str, HSTImage],
+    fiducial: Mapping[str, ApertureCorrection],
+    settings: PipelineSettings,
+) -> dict[str, ApertureCorrection]:
+    """``average-isolated``: one correction per band, the sigma-clipped, inverse-variance
+    weighted mean over the field's bright isolated clusters of m(4 px, sky 7-8 px) -
+    m(20 px, sky 20-21 px) (:func:`~clustercat.processing.aperture_corrections.
+    average_aperture_correction`), as LEGUS's
+    "avgapcor" catalogues (Adamo et al. 2017) and Thilker et al. 2022 §2.2 (galaxy F555W
+    average over isolated sources; the sample is chosen by
+    :func:`~clustercat.processing.aperture_corrections.isolated_cluster_sample`, not by eye).
+
+    A band where fewer than :data:`APCOR_SAMPLE_MIN_SOURCES` sample sources reach S/N 10
+    takes V's value plus the fiducial cluster's offset between the two bands (Thilker's
+    survey-wide offsets play that role); with too few in V every band takes the fiducial
+    cluster's correction (``fiducial``, from :func:`band_aperture_correction`). What was
+    used is recorded in each correction's ``settings``.
+    """
+    v = settings.detection_band
+    ref, image_v = tables[v], images[v]
+    k4 = ref.column(settings.apcor_radius_px)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ci = 2.5 * np.log10(ref.flux[:, ref.column(3.0)] / ref.flux[:, ref.column(1.0)])
+    x, y = sources["x"].to_numpy(float), sources["y"].to_numpy(float)
+    total_r = float(settings.apcor_total_radius_px)
+    annulus = (total_r, total_r + 1.0)
+    ny, nx = image_v.data.shape
+    inside = ((x >= annulus[1]) & (x <= nx - 1 - annulus[1])
+              & (y >= annulus[1]) & (y <= ny - 1 - annulus[1]))  # fmt: skip
+    psf_ci = point_source_ci(band_psf(image_v.filter_name, image_v.instrument),
+                             settings.annulus_px)  # fmt: skip
+    sample = isolated_cluster_sample(
+        x, y, ref.flux[:, k4], ref.flux_err[:, k4], ci, psf_ci, eligible=inside
+    )
+    idx = np.flatnonzero(sample)
+    cuts = {
+        "min_snr_v": APCOR_SAMPLE_MIN_SNR, "min_ci_above_psf": APCOR_SAMPLE_MIN_CI_ABOVE_PSF,
+        "psf_ci": round(psf_ci, 4), "isolation_px": APCOR_SAMPLE_ISOLATION_PX,
+        "max_neighbour_fraction": APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION,
+        "band_min_snr": APCOR_BAND_MIN_SNR, "min_sources": APCOR_SAMPLE_MIN_SOURCES,
+        "size": APCOR_SAMPLE_SIZE,
+        "total_radius_px": total_r, "total_annulus_px": list(annulus),
+        "annulus_px": list(settings.annulus_px),
+    }  # fmt: skip
+    measured: dict[str, tuple[float, float, int]] = {}
+    for band in settings.bands:
+        table = tables[band]
+        f4, e4 = table.flux[idx, k4], table.flux_err[idx, k4]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            use = np.isfinite(f4) & (f4 / e4 >= APCOR_BAND_MIN_SNR)
+        if not use.any():
+            measured[band] = (float("nan"), float("nan"), 0)
+            continue
+        big = measure_apertures(
+            images[band].data, x[idx][use], y[idx][use], exptime_s=images[band].exptime_s,
+            radii_px=(total_r,), annulus_px=annulus, covariance=False,
+        )  # fmt: skip
+        measured[band] = average_aperture_correction(
+            f4[use], big.flux[:, 0], e4[use], big.flux_err[:, 0]
+        )
+    out: dict[str, ApertureCorrection] = {}
+    v_ok = measured[v][2] >= APCOR_SAMPLE_MIN_SOURCES
+    for band in settings.bands:
+        value, std, n = measured[band]  # std: the mean's standard error
+        if n >= APCOR_SAMPLE_MIN_SOURCES and v_ok:
+            source = "sample"
+        elif v_ok:
+            value = measured[v][0] + fiducial[band].value_mag - fiducial[v].value_mag
+            source = f"{v} sample + fiducial-cluster offset"
+        else:
+            value, source = fiducial[band].value_mag, "fiducial-cluster-psf-sky"
+        out[band] = ApertureCorrection(
+            value_mag=float(value), method="average-isolated", radius_px=settings.apcor_radius_px,
+            band=band,
+            settings={**cuts, "source": source, "n_sample": int(n),
+                      "error_mag": None if not np.isfinite(std) else round(std, 5),
+                      "sample_ids": [int(i) for i in sources["id"].to_numpy()[idx]]},
+        )  # fmt: skip
+    return out
 
 
 def _model_apertures(
@@ -605,8 +722,9 @@ def _check_images(images: Mapping[str, HSTImage], settings: PipelineSettings) ->
 def band_aperture_task(settings: PipelineSettings) -> Callable[..., Any]:
     """The per-band step of ``settings.apcor_method`` (called with filter, instrument, band,
     settings): model apertures for the CI-dependent and growth-curve methods, the band's
-    correction itself for the fiducial-cluster methods. :func:`combine_aperture_corrections`
-    turns the per-band results into corrections."""
+    correction itself for the fiducial-cluster methods (for ``average-isolated``, its
+    fallback). :func:`combine_aperture_corrections` turns the per-band results into
+    corrections."""
     return {"ci-dependent": band_model_apertures,
             "growth-curve": band_growth_models}.get(settings.apcor_method,
                                                     band_aperture_correction)  # fmt: skip
@@ -632,7 +750,20 @@ def field_aperture_corrections(images: Mapping[str, HSTImage], settings: Pipelin
     task = band_aperture_task(settings)
     per_band = {b: task(images[b].filter_name, images[b].instrument, b, settings)
                 for b in settings.bands}  # fmt: skip
-    return combine_aperture_corrections(per_band, settings)
+    apcors = combine_aperture_corrections(per_band, settings)
+    if settings.apcor_method == "average-isolated":  # the field's own detections' sample
+        from .detection import estimate_background
+
+        ref = images[settings.detection_band]
+        whole = tile_grid(ref.data.shape, None, settings.overlap_px)[0]
+        sky = estimate_background(_background_sample(ref.data, settings),
+                                  box_px=settings.background_box_px)  # fmt: skip
+        sources = _merge_detections([detect_tile(ref.data, whole, sky, settings)], settings)
+        x, y = sources["x"].to_numpy(), sources["y"].to_numpy()
+        tables = {b: photometry_tile(images[b].data, whole, x, y, images[b].exptime_s, settings)
+                  for b in settings.bands}  # fmt: skip
+        apcors = isolated_average_corrections(sources, tables, images, apcors, settings)
+    return apcors
 
 
 def run_field(
@@ -700,6 +831,8 @@ def run_field(
         dict(zip(settings.bands, results[len(phot_calls) : -1], strict=True)), settings
     )
     constants = results[-1]
+    if settings.apcor_method == "average-isolated":
+        apcors = isolated_average_corrections(sources, tables, images, apcors, settings)
     timings["photometry"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -15,12 +15,18 @@ import pandas as pd
 import pytest
 from astropy.wcs import WCS
 from clustercat.ingest.contract import SourceFlag
+from clustercat.processing.aperture_corrections import (
+    average_aperture_correction,
+    isolated_cluster_sample,
+)
 from clustercat.processing.images import HSTImage, read_hst_image, write_hst_fits
 from clustercat.processing.pipeline import (
     PipelineSettings,
     Tile,
+    band_aperture_correction,
     catalogue_tables,
     duplicates,
+    field_aperture_corrections,
     run_field,
     tile_grid,
 )
@@ -89,8 +95,9 @@ def field_images(
 
 
 #: The field holds fiducial clusters only, so their own (single) aperture correction is the
-#: right one; the default per-source growth-curve one is tested on this field separately
-#: (test_growth_curve_correction_recovers_fiducial_cluster_magnitudes).
+#: right one; the default (average-isolated) and the per-source growth-curve corrections are
+#: tested on this field separately (test_average_isolated_correction_is_the_clusters_own,
+#: test_growth_curve_correction_recovers_fiducial_cluster_magnitudes).
 SETTINGS = PipelineSettings(n_fiducial=60, apcor_method="fiducial-cluster-psf-sky")
 
 
@@ -326,11 +333,10 @@ def test_growth_curve_fit_picks_the_shape_and_applies_it_in_every_band() -> None
 
 
 def test_growth_curve_correction_recovers_fiducial_cluster_magnitudes(field_images) -> None:  # noqa: ANN001
-    """The default per-source correction on the field of fiducial clusters (no prior on
+    """The per-source growth-curve correction on the field of fiducial clusters (no prior on
     their shape): V totals within a few hundredths of a magnitude of the truth."""
     images, truth = field_images
-    result = run_field(images, PipelineSettings(n_fiducial=60), 9.9)
-    assert result.settings.apcor_method == "growth-curve"
+    result = run_field(images, PipelineSettings(n_fiducial=60, apcor_method="growth-curve"), 9.9)
     idx, dist = _match(result, truth)
     ok = dist < 1.0
     ph = result.photometry
@@ -343,3 +349,59 @@ def test_growth_curve_correction_recovers_fiducial_cluster_magnitudes(field_imag
           f"median |dm_V| {np.median(np.abs(dm)):.4f} ({ok.sum()} sources)")  # fmt: skip
     assert ok.sum() >= 38
     assert abs(np.median(dm)) < 0.03 and np.median(np.abs(dm)) < 0.05
+
+
+def test_average_isolated_correction_is_the_clusters_own(field_images) -> None:  # noqa: ANN001
+    """The default, LEGUS's and PHANGS's method (the field's mean 4 px -> 20 px correction
+    over bright isolated clusters) on a field of fiducial clusters equals the fiducial cluster's own
+    correction and gives their V totals; what was used is recorded."""
+    images, truth = field_images
+    result = run_field(images, PipelineSettings(n_fiducial=60), 9.9)
+    assert result.settings.apcor_method == "average-isolated"
+    fiducial = band_aperture_correction(images["V"].filter_name, images["V"].instrument, "V",
+                                        SETTINGS)  # fmt: skip
+    v = result.aperture_corrections["V"]
+    print(f"\naverage-isolated V {v.value_mag:.4f} +- {v.settings['error_mag']} "
+          f"({v.settings['n_sample']} clusters) vs fiducial {fiducial.value_mag:.4f}")
+    assert v.method == "average-isolated" and v.settings["source"] == "sample"
+    assert v.settings["n_sample"] >= 5 and len(v.settings["sample_ids"]) >= 5
+    assert abs(v.value_mag - fiducial.value_mag) < max(0.03, 3 * v.settings["error_mag"])
+    idx, dist = _match(result, truth)
+    ok = dist < 1.0
+    ph = result.photometry
+    tot = ph[(ph["band"] == "V") & ph["radius_px"].isna()].set_index("id")
+    dm = (tot.loc[result.sources["id"].to_numpy()[idx[ok]], "mag_vega"].to_numpy()
+          - truth["mag_V"].to_numpy()[ok])  # fmt: skip
+    assert abs(np.median(dm)) < 0.03
+    # the injection context's call gives the run's corrections (same detections, same sample)
+    alone = field_aperture_corrections(images, result.settings)
+    assert alone["V"].value_mag == pytest.approx(v.value_mag, abs=1e-9)
+    assert alone["V"].settings["sample_ids"] == v.settings["sample_ids"]
+
+
+def test_isolated_cluster_sample_and_its_average() -> None:
+    """The sample: bright enough, resolved (CI above the PSF's), no bright neighbour within
+    21 px, the brightest first; the average is sigma-clipped."""
+    x = np.array([10.0, 100.0, 110.0, 200.0, 300.0, 400.0, 400.0])
+    y = np.array([10.0, 100.0, 100.0, 200.0, 300.0, 400.0, 415.0])
+    flux = np.array([1000.0, 1000.0, 500.0, 1000.0, 50.0, 2000.0, 50.0])
+    err = np.full(7, 10.0)  # S/N 100, 100, 50, 100, 5, 200, 5
+    ci = np.array([1.6, 1.6, 1.6, 1.2, 1.6, 1.7, 1.6])
+    keep = isolated_cluster_sample(x, y, flux, err, ci, psf_ci=1.25)
+    # 0 kept; 1 and 2 neighbours; 3 a point source; 4 faint; 5 kept (its 50 is 2.5 %);
+    # 6 faint and next to 5
+    assert keep.tolist() == [True, False, False, False, False, True, False]
+    assert isolated_cluster_sample(x, y, flux, err, ci, psf_ci=1.25, size=1).tolist() == [
+        False, False, False, False, False, True, False]  # fmt: skip
+    c = np.array([0.45, 0.48, 0.5, 0.51, 0.53, 0.55, 0.42, 0.6, 0.47, 0.5, 0.52, 3.0])
+    f4 = np.full(c.size, 100.0)
+    total = f4 * 10 ** (0.4 * c)  # the last: a neighbour's light in the 20 px aperture
+    mean, err_mean, n = average_aperture_correction(f4, total)
+    assert n == 11 and mean == pytest.approx(c[:11].mean(), abs=1e-9)
+    assert err_mean == pytest.approx(c[:11].std() / np.sqrt(11), rel=1e-9)
+    # weighted: 1 / (var(c) + 0.1^2), var(c) from both fluxes' errors
+    e4, et = f4 * 0.01, total * np.linspace(0.01, 0.2, c.size)
+    mean_w, _, n_w = average_aperture_correction(f4, total, e4, et)
+    w = 1.0 / ((2.5 / np.log(10)) ** 2 * ((e4 / f4) ** 2 + (et / total) ** 2) + 0.01)
+    assert n_w == 11 and mean_w == pytest.approx(np.sum(w[:11] * c[:11]) / w[:11].sum(), 1e-9)
+    assert np.isnan(average_aperture_correction(np.array([np.nan]), np.array([1.0]))[0])

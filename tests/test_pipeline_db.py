@@ -82,7 +82,7 @@ def test_pipeline_run_writes_one_linked_release(images_db: str) -> None:
         assert all(len(im["sha256"]) == 64 for im in config["images"].values())
         assert len(config["fiducial_constants"]["values"]) == 6
         assert config["aperture_corrections"]["V"]["method"] == PipelineSettings().apcor_method
-        assert PipelineSettings().apcor_method == "growth-curve"
+        assert PipelineSettings().apcor_method == "average-isolated"
         # every measured row points at the run
         for table, per_source in (("photometry", 5 * 8), ("morphology", 1),
                                   ("source_selection", 1)):  # fmt: skip

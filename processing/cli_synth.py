@@ -145,6 +145,12 @@ def synth_group() -> None:
 @click.option("--exptime-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Multiply every real exposure time by this.")  # fmt: skip
 @click.option("--noiseless", is_flag=True, help="No sky and no noise: the pure e-/s model.")
+@click.option("--magnitudes", type=click.Choice(synth.MAGNITUDE_DEFINITIONS),
+              default=synth.SynthSettings.magnitudes, show_default=True,
+              help="What a catalogue magnitude is: (LEGUS, PHANGS-HST, pipeline releases "
+                   "with --apcor average-isolated) the 4 px aperture magnitude, sky 7-8 px, "
+                   "plus the field's average aperture correction; or the source's total "
+                   "flux (pipeline releases with --apcor growth-curve).")  # fmt: skip
 @click.pass_context
 def field_cmd(
     ctx: click.Context,
@@ -157,11 +163,12 @@ def field_cmd(
     stars: int | None,
     exptime_scale: float,
     noiseless: bool,
+    magnitudes: str,
 ) -> None:
     """Render five noisy drizzled images and a truth table of one field of a release."""
     settings = synth.SynthSettings(
         size_px=size, centre=_pair(centre), seed=seed, n_stars=stars,
-        exptime_scale=exptime_scale, noiseless=noiseless,
+        exptime_scale=exptime_scale, noiseless=noiseless, magnitudes=magnitudes,
     )  # fmt: skip
     engine = engine_from_context(ctx)
     try:

@@ -1,6 +1,6 @@
 """Synthetic HST fields rendered from a real catalogue (pure: frames and arrays in and out).
 
-A catalogue of one field (positions, total Vega magnitudes per band, classes) becomes five
+A catalogue of one field (positions, Vega magnitudes per band, classes) becomes five
 noisy drizzled images in e-/s with a truth table; the database side is
 :mod:`clustercat.processing.cli_synth` and the full recipe is docs/synthetic_fields.md.
 
@@ -8,7 +8,10 @@ noisy drizzled images in e-/s with a truth table; the database side is
   (:func:`clustercat.processing.hst_metadata.read_header_info`), or :data:`DEFAULT_TARGET`.
 * WCS: TAN fitted to the catalogue's own x, y <-> RA, Dec (astropy ``fit_wcs_from_points``);
   a crop shifts CRPIX. Sources are placed at their catalogue x, y (1-based) - 1 - crop origin.
-* Counts: F = 10^(-0.4 (m_Vega - ZP_Vega)) e-/s.
+* Counts: F = 10^(-0.4 (m_Vega - ZP_Vega)) e-/s, m what a catalogue magnitude means
+  (:data:`MAGNITUDE_DEFINITIONS`): by default, as in LEGUS and PHANGS-HST, the 4 px aperture
+  magnitude plus the field's average correction over its isolated clusters
+  (:func:`aperture_corrected_fluxes`); or the source's total.
 * Sizes: Ryon et al. 2017 effective radii matched by position (<= 0.1"); elsewhere
   log-normal with Ryon's median and scatter. Moffat/EFF profiles (Thilker et al. 2022 §3.1)
   with eta snapped to Thilker's grid values > 1 and FWHM from r_eff and eta.
@@ -43,17 +46,22 @@ from photutils.aperture import CircularAperture, aperture_photometry
 __all__ = [
     "BANDS",
     "DEFAULT_TARGET",
+    "MAGNITUDE_DEFINITIONS",
     "ARTEFACTS_PER_4096_SQ",
     "KINDS",
     "SKY_E_PER_S_PIX",
     "BandSetup",
+    "CatalogueApertureCorrections",
     "SyntheticField",
     "SynthSettings",
     "add_noise",
+    "aperture_corrected_fluxes",
     "band_setups",
+    "catalogue_aperture_fractions",
     "crop_wcs",
     "density_centre",
     "empty_pixel_sigma",
+    "expected_flux_error",
     "file_digests",
     "fit_catalogue_wcs",
     "fwhm_from_reff",
@@ -136,6 +144,27 @@ RYON_MATCH_ARCSEC = 0.1
 MIN_STAMP_RADIUS_PX = 20
 #: Truth apertures (px) in V: CI = m(1) - m(3) (Thilker et al. §3.5) and the 4-px total.
 TRUTH_RADII_PX = (1.0, 3.0, 4.0)
+#: How a catalogue magnitude becomes rendered flux (``SynthSettings.magnitudes``):
+#: ``total``: the magnitude is the source's flux within its stamp (>= 20 px);
+#: ``aperture-corrected`` (default): the definition of LEGUS, PHANGS-HST and the pipeline's
+#: default releases, m(4 px,
+#: sky 7-8 px) minus the field's average 4 px -> 20 px correction over its clusters (LEGUS
+#: readme, "avgapcor": "average aperture corrections calculated from isolated clusters in the
+#: field", 4 px aperture, sky at 7 px, 1 px wide; Thilker et al. 2022 §2.2: r = 4 px, sky
+#: 7-8 px, total r = 20 px, sky 20-21 px, galaxy F555W correction the average over isolated
+#: class 1-3 sources). Each source's flux is then set so that its own 4 px flux plus the
+#: field's average correction gives the catalogue magnitude: a cluster broader than average,
+#: a multi-peak source with knots beyond 4 px or a pair has more total light than its
+#: catalogue magnitude says, as it had in the real images.
+MAGNITUDE_DEFINITIONS = ("total", "aperture-corrected")
+#: Distance (px) beyond which a source's knot or companion star is a peak of its own for the
+#: aperture-correction sample's isolation (pairs closer than ~2.5 px merge in the PSF).
+SEPARATE_PEAK_PX = 2.5
+#: The catalogue aperture and sky annulus, and the "total" aperture and its annulus (px).
+CATALOGUE_APERTURE_PX = 4.0
+CATALOGUE_ANNULUS_PX = (7.0, 8.0)
+CATALOGUE_TOTAL_PX = 20.0
+CATALOGUE_TOTAL_ANNULUS_PX = (20.0, 21.0)
 
 
 @dataclass(frozen=True)
@@ -350,7 +379,8 @@ class SynthSettings:
     ``star_mag_range`` (V, mag) and ``star_lf_slope`` (dN/dm ~ 10^(slope m)) the stars'
     luminosity function; ``n_artefacts``: detector artefacts in V (None:
     :data:`ARTEFACTS_PER_4096_SQ` per 4096^2); ``exptime_scale`` multiplies every exposure
-    time; ``noiseless`` skips sky and noise (the images are then the pure e-/s model).
+    time; ``noiseless`` skips sky and noise (the images are then the pure e-/s model);
+    ``magnitudes`` what a catalogue magnitude means (:data:`MAGNITUDE_DEFINITIONS`).
     """
 
     size_px: int = 4096
@@ -363,6 +393,12 @@ class SynthSettings:
     exptime_scale: float = 1.0
     oversample: int = 4
     noiseless: bool = False
+    magnitudes: str = "aperture-corrected"
+
+    def __post_init__(self) -> None:
+        if self.magnitudes not in MAGNITUDE_DEFINITIONS:
+            raise ValueError(f"magnitudes must be one of {MAGNITUDE_DEFINITIONS}, "
+                             f"got {self.magnitudes!r}")  # fmt: skip
 
 
 @dataclass
@@ -675,21 +711,25 @@ def empty_pixel_sigma(band: BandSetup, exptime_scale: float = 1.0) -> float:
     return float(np.sqrt(band.sky_e_s * t + band.n_exposures * band.read_noise_e**2) / t)
 
 
-def _isolated_aperture_fluxes(
+def _isolated_measure(
     sources: pd.DataFrame,
     comps: pd.DataFrame,
     flux: np.ndarray,
     psf: PSFModel,
     oversample: int,
     origin: tuple[float, float],
+    measure: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    n_values: int,
 ) -> np.ndarray:
-    """Flux (e-/s) in r = 1, 3, 4 px around each source, each rendered alone without noise.
+    """``measure(mosaic, x, y)`` -> (m, n_values) of every source with flux > 0, each
+    rendered alone without noise (NaN rows elsewhere).
 
-    Sources are laid out on a grid of cells (no light shared), keeping each one's sub-pixel
-    phase, and measured with one photutils call per block of 1024 sources.
+    Sources are laid out on a grid of cells (no light shared; a cell holds the 20-21 px
+    annulus), keeping each one's sub-pixel phase and its own detector position's PSF; one
+    ``measure`` call per block of 1024 sources.
     """
     n = len(sources)
-    out = np.full((n, len(TRUTH_RADII_PX)), np.nan)
+    out = np.full((n, n_values), np.nan)
     has = np.flatnonzero(flux > 0)
     if has.size == 0:
         return out
@@ -715,11 +755,187 @@ def _isolated_aperture_fluxes(
         # the PSF of each source's real position, not of its mosaic cell
         real_x, real_y = _detector_positions(sources, mine, origin)
         _render_components(mosaic, mine, x_all, y_all, f_block, psf, oversample, real_x, real_y)
-        apertures = [CircularAperture(np.column_stack([cx, cy]), r=r) for r in TRUTH_RADII_PX]
-        table = aperture_photometry(mosaic, apertures, method="exact")
-        for k in range(len(TRUTH_RADII_PX)):
-            out[block, k] = np.asarray(table[f"aperture_sum_{k}"])
+        out[block] = measure(mosaic, cx, cy)
     return out
+
+
+def _truth_apertures(mosaic: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Exact flux in the :data:`TRUTH_RADII_PX` apertures (no sky: a noiseless render)."""
+    apertures = [CircularAperture(np.column_stack([x, y]), r=r) for r in TRUTH_RADII_PX]
+    table = aperture_photometry(mosaic, apertures, method="exact")
+    return np.column_stack([np.asarray(table[f"aperture_sum_{k}"])
+                            for k in range(len(TRUTH_RADII_PX))])  # fmt: skip
+
+
+def _catalogue_apertures(mosaic: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """F(1), F(3), F(4 px) minus the 7-8 px annulus median and F(20 px) minus the 20-21 px
+    one: CI(1, 3), the catalogue aperture and the "total" of LEGUS and PHANGS, measured as
+    the pipeline measures them."""
+    from clustercat.processing.photometry import measure_apertures
+
+    small = measure_apertures(mosaic, x, y, exptime_s=1.0,
+                              radii_px=(1.0, 3.0, CATALOGUE_APERTURE_PX),
+                              annulus_px=CATALOGUE_ANNULUS_PX, covariance=False)  # fmt: skip
+    big = measure_apertures(mosaic, x, y, exptime_s=1.0, radii_px=(CATALOGUE_TOTAL_PX,),
+                            annulus_px=CATALOGUE_TOTAL_ANNULUS_PX, covariance=False)  # fmt: skip
+    return np.column_stack([small.flux, big.flux[:, 0]])
+
+
+def catalogue_aperture_fractions(
+    sources: pd.DataFrame,
+    comps: pd.DataFrame,
+    present: np.ndarray,
+    psf: PSFModel,
+    oversample: int,
+    origin: tuple[float, float],
+) -> np.ndarray:
+    """(n, 4) fractions of each source's rendered flux (unit flux, rendered alone) in r = 1,
+    3 and 4 px minus the 7-8 px annulus median and in 20 px minus the 20-21 px one; NaN rows
+    where ``present`` is False."""
+    unit = np.where(present, 1.0, 0.0)
+    return _isolated_measure(sources, comps, unit, psf, oversample, origin,
+                             _catalogue_apertures, 4)  # fmt: skip
+
+
+def expected_flux_error(
+    flux: np.ndarray,
+    band: BandSetup,
+    radius_px: float = CATALOGUE_APERTURE_PX,
+    annulus_px: tuple[float, float] = CATALOGUE_ANNULUS_PX,
+    exptime_scale: float = 1.0,
+) -> np.ndarray:
+    """Expected error (e-/s) of an aperture flux (e-/s) in this band's noise: the source's
+    Poisson noise, the sky and read noise of the aperture's pixels and the error of the
+    annulus median, as :func:`clustercat.processing.photometry.measure_apertures` states it
+    (sigma^2 A + (pi / 2) sigma^2 A^2 / N_annulus)."""
+    t = band.exptime_s * exptime_scale
+    area = np.pi * radius_px**2
+    n_sky = np.pi * (annulus_px[1] ** 2 - annulus_px[0] ** 2)
+    sigma = empty_pixel_sigma(band, exptime_scale)
+    var = np.clip(flux, 0, None) / t + area * sigma**2 * (1.0 + np.pi / 2 * area / n_sky)
+    return np.sqrt(var)
+
+
+@dataclass(frozen=True)
+class CatalogueApertureCorrections:
+    """The ``aperture-corrected`` definition's numbers, per band: the rendered fluxes, each
+    source's own 4 px -> 20 px correction (mag), the field's average correction (mag) and
+    how many sample sources it averages; ``sample``: the field's sample (True per source)."""
+
+    fluxes: dict[str, np.ndarray]
+    own: dict[str, np.ndarray]
+    field: dict[str, float]
+    n_sample: dict[str, int]
+    sample: np.ndarray
+
+
+def aperture_corrected_fluxes(
+    sources: pd.DataFrame,
+    comps: pd.DataFrame,
+    bands: Sequence[BandSetup],
+    psfs: dict[str, PSFModel],
+    settings: SynthSettings,
+    origin: tuple[float, float],
+) -> CatalogueApertureCorrections:
+    """Fluxes under the ``aperture-corrected`` definition (:data:`MAGNITUDE_DEFINITIONS`).
+
+    A catalogue source's rendered flux F satisfies F f4 = F_cat 10^(-0.4 C): its 4 px flux
+    (fraction f4 after the 7-8 px annulus) is its catalogue flux less the field's average
+    correction C. C is the mean 4 px -> 20 px correction of the field's isolated clusters,
+    chosen from the noiseless truth by the rule the pipeline applies to its detections
+    (:func:`clustercat.processing.aperture_corrections.isolated_cluster_sample`: expected V
+    S/N, CI above a point source's, no bright neighbour within 21 px - a source's own knot
+    or companion :data:`SEPARATE_PEAK_PX` or more away counts as one -, 21 px from the
+    edges, the 30 brightest) and averaged as the pipeline averages them; the sample depends on C
+    through the fluxes, so it is iterated to a fixed point. Field stars and artefacts (not
+    catalogue sources) keep their fluxes as totals.
+    """
+    from clustercat.processing.aperture_corrections import (
+        APCOR_SAMPLE_ISOLATION_PX,
+        APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION,
+        APCOR_SAMPLE_MIN_SOURCES,
+        average_aperture_correction,
+        isolated_cluster_sample,
+    )
+    from clustercat.processing.pipeline import APCOR_BAND_MIN_SNR, point_source_ci
+
+    catalogue = ~(sources["is_field_star"].to_numpy(bool) | sources["is_artefact"].to_numpy(bool))
+    cat_flux = {b.band: _band_fluxes(sources, b) for b in bands}
+    frac = {
+        b.band: catalogue_aperture_fractions(sources, comps, cat_flux[b.band] > 0,
+                                             psfs[b.band], settings.oversample, origin)
+        for b in bands
+    }  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = {b.band: 2.5 * np.log10(frac[b.band][:, 3] / frac[b.band][:, 2]) for b in bands}
+    by_band = {b.band: b for b in bands}
+    v = "V" if "V" in by_band else bands[0].band
+    f_v = frac[v]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ci = 2.5 * np.log10(f_v[:, 1] / f_v[:, 0])
+    psf_ci = point_source_ci(psfs[v], CATALOGUE_ANNULUS_PX)
+    x, y = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
+    edge, last = APCOR_SAMPLE_ISOLATION_PX, settings.size_px - 1 - APCOR_SAMPLE_ISOLATION_PX
+    inside = (x >= edge) & (x <= last) & (y >= edge) & (y <= last)
+
+    def scaled(band: str, apcor: float) -> np.ndarray:
+        out = cat_flux[band].copy()
+        ok = catalogue & (cat_flux[band] > 0) & (frac[band][:, 2] > 0)
+        out[ok] = cat_flux[band][ok] * 10 ** (-0.4 * apcor) / frac[band][ok, 2]
+        return out
+
+    # a knot or companion star >= 2.5 px away is a detection of its own in the images (two
+    # peaks in the ~2.3 px PSF), hence a neighbour of the source's main peak
+    far = np.hypot(comps["dx"].to_numpy(), comps["dy"].to_numpy()) >= SEPARATE_PEAK_PX
+    src = comps["src"].to_numpy()
+    main = np.zeros(len(sources))
+    np.maximum.at(main, src, comps["frac"].to_numpy())
+    second = np.zeros(len(sources))
+    np.maximum.at(second, src[far], comps["frac"].to_numpy()[far])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        second_peak = second > APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION * main
+    clusters = catalogue & sources["kind"].isin(("compact", "elongated")).to_numpy()
+    apcor_v, _, _ = average_aperture_correction(f_v[clusters, 2], f_v[clusters, 3])
+    apcor_v = apcor_v if np.isfinite(apcor_v) else 0.0  # the start of the iteration
+    def average(band: str, apcor: float, use: np.ndarray) -> tuple[float, int]:
+        """The pipeline's weighted mean, with the errors this band's noise would give."""
+        rendered = np.nan_to_num(scaled(band, apcor))
+        f4, f20 = rendered * frac[band][:, 2], rendered * frac[band][:, 3]
+        e4 = expected_flux_error(f4, by_band[band], exptime_scale=settings.exptime_scale)
+        e20 = expected_flux_error(f20, by_band[band], CATALOGUE_TOTAL_PX,
+                                  CATALOGUE_TOTAL_ANNULUS_PX, settings.exptime_scale)  # fmt: skip
+        value, _, n = average_aperture_correction(f4[use], f20[use], e4[use], e20[use])
+        return (value if np.isfinite(value) else apcor), n
+
+    def snr4(band: str, apcor: float) -> np.ndarray:
+        f4 = np.nan_to_num(scaled(band, apcor) * frac[band][:, 2])
+        return f4 / expected_flux_error(f4, by_band[band], exptime_scale=settings.exptime_scale)
+
+    sample = np.zeros(len(sources), bool)
+    for _ in range(10):  # C changes the fluxes, hence the S/N, weights and isolation
+        flux4 = np.nan_to_num(scaled(v, apcor_v) * f_v[:, 2])
+        err4 = expected_flux_error(flux4, by_band[v], exptime_scale=settings.exptime_scale)
+        chosen = isolated_cluster_sample(x, y, flux4, err4, ci, psf_ci,
+                                         eligible=catalogue & inside & ~second_peak)  # fmt: skip
+        before, apcor_v = apcor_v, average(v, apcor_v, chosen)[0] if chosen.any() else apcor_v
+        if np.array_equal(chosen, sample) and abs(apcor_v - before) < 1e-6:
+            break
+        sample = chosen
+    field_apcor, n_sample, fluxes = {}, {}, {}
+    for b in bands:
+        value, n = apcor_v, int(sample.sum())
+        if b.band != v:
+            use = sample & (cat_flux[b.band] > 0) & (snr4(b.band, apcor_v) >= APCOR_BAND_MIN_SNR)
+            value, n = average(b.band, apcor_v, use) if use.any() else (apcor_v, 0)
+            for _ in range(5):  # the band's own C sets its fluxes, hence its weights
+                value = average(b.band, value, use)[0] if use.any() else value
+            if n < APCOR_SAMPLE_MIN_SOURCES:  # as the pipeline: V's plus the band's offset
+                both = sample & (cat_flux[b.band] > 0)
+                offset = float(np.nanmean(own[b.band][both] - own[v][both])) if both.any() else 0.0
+                value = apcor_v + offset
+        field_apcor[b.band], n_sample[b.band] = float(value), int(n)
+        fluxes[b.band] = scaled(b.band, value)
+    return CatalogueApertureCorrections(fluxes, own, field_apcor, n_sample, sample)
 
 
 def render_field(
@@ -782,15 +998,20 @@ def render_field(
     images: dict[str, np.ndarray] = {}
     psfs: dict[str, PSFModel] = {}
     fluxes: dict[str, np.ndarray] = {}
+    for band in bands:
+        psfs[band.band] = load_psf(band.filter_name, band.instrument, data=psf_data,
+                                   pixel_scale_arcsec=pixel_scale_arcsec)  # fmt: skip
+    corrected = None
+    if settings.magnitudes == "aperture-corrected":
+        say("catalogue apertures of every source rendered alone, in every band")
+        corrected = aperture_corrected_fluxes(sources, comps, bands, psfs, settings, origin)
     aper = None
     for k, band in enumerate(bands):
         say(
             f"{band.band} ({band.filter_name}, {band.instrument}): rendering {len(sources)} sources"
         )
-        psf = load_psf(band.filter_name, band.instrument, data=psf_data,
-                       pixel_scale_arcsec=pixel_scale_arcsec)  # fmt: skip
-        psfs[band.band] = psf
-        flux = _band_fluxes(sources, band)
+        psf = psfs[band.band]
+        flux = corrected.fluxes[band.band] if corrected else _band_fluxes(sources, band)
         fluxes[band.band] = flux
         image = np.zeros((size, size))
         _render_components(image, comps, x_img, y_img, flux, psf, settings.oversample, *psf_xy)
@@ -801,8 +1022,13 @@ def render_field(
         images[band.band] = image.astype(np.float32)
         if band.band == "V":
             say("V: isolated noiseless renders for the truth apertures")
-            aper = _isolated_aperture_fluxes(sources, comps, flux, psf, settings.oversample, origin)
+            aper = _isolated_measure(sources, comps, flux, psf, settings.oversample, origin,
+                                     _truth_apertures, len(TRUTH_RADII_PX))  # fmt: skip
     truth = _truth_table(sources, bands, fluxes, aper, wcs)
+    if corrected:
+        for band in bands:
+            truth[f"apcor_{band.band.lower()}"] = corrected.own[band.band] * u.mag
+        truth["in_apcor_sample"] = corrected.sample
     log_median, log_scatter, _ = size_distribution(ryon)
     truth.meta.update(
         {
@@ -818,8 +1044,16 @@ def render_field(
             "size_lognormal": {"median_pc": float(10**log_median), "sigma_dex": log_scatter},
             "n_artefacts": int(sources["is_artefact"].sum()),
             "artefact_v_mag_range": list(ARTEFACT_V_MAG_RANGE),
+            "magnitudes": settings.magnitudes,
         }
     )  # fmt: skip
+    if corrected:
+        truth.meta["catalogue_aperture_correction_mag"] = {
+            b.filter_name: round(corrected.field[b.band], 5) for b in bands
+        }
+        truth.meta["catalogue_aperture_correction_sample"] = {
+            b.filter_name: corrected.n_sample[b.band] for b in bands
+        }
     parts = Table()
     src = comps["src"].to_numpy()
     parts["id"] = truth["id"][src]

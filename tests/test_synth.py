@@ -68,7 +68,9 @@ def bands() -> list[synth.BandSetup]:
 
 
 def _render(catalogue: pd.DataFrame, bands, centre, size, **kwargs) -> synth.SyntheticField:  # noqa: ANN001
-    kwargs = {"n_artefacts": 0, **kwargs}  # no extra features unless a test asks for them
+    # no extra features unless a test asks for them; catalogue magnitudes as totals, so that
+    # a source's flux is its catalogue magnitude's (the default definition has its own test)
+    kwargs = {"n_artefacts": 0, "magnitudes": "total", **kwargs}
     settings = synth.SynthSettings(size_px=size, centre=centre, n_stars=0, seed=5, **kwargs)
     return synth.render_field(
         catalogue, bands, field_name="test", distance_mpc=9.9, settings=settings
@@ -443,3 +445,50 @@ def test_cli_unknown_field_is_a_usage_error(ngc628c_url: str, tmp_path: Path) ->
     )
     assert result.exit_code == 2 and "no field 'ngc9999'" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_aperture_corrected_magnitudes_are_4px_plus_the_field_correction(bands) -> None:  # noqa: ANN001
+    """``magnitudes="aperture-corrected"`` (LEGUS avgapcor, PHANGS): every catalogue source's
+    4 px flux (7-8 px annulus subtracted) in the noiseless images, corrected by the field's
+    average correction, gives back its catalogue magnitude in every band; that correction is
+    the mean of the sample's own 4 -> 20 px corrections, and the sample holds no multi-peak
+    source or pair (their knots and companions are neighbours)."""
+    from clustercat.processing.aperture_corrections import average_aperture_correction
+    from clustercat.processing.photometry import measure_apertures
+
+    g = np.arange(6)
+    x, y = (np.meshgrid(g, g)[k].ravel() * 40.0 + 900 for k in (0, 1))
+    cls = np.tile([1.0, 2.0, 3.0, 4.0, np.nan, 1.0], 6)
+    mags = {"NUV": 21.0, "U": 20.5, "B": 20.2, "V": 20.0, "I": 19.5}
+    field = _render(_catalogue(x, y, cls, mags), bands, (1000.0, 1000.0), 256, noiseless=True,
+                    magnitudes="aperture-corrected")  # fmt: skip
+    truth = field.truth.to_pandas()
+    apcor = field.truth.meta["catalogue_aperture_correction_mag"]
+    assert field.truth.meta["magnitudes"] == "aperture-corrected"
+    sample = truth[truth["in_apcor_sample"]]
+    assert len(sample) >= 10 and set(sample["kind"]) <= {"compact", "elongated"}
+    # the pipeline's weighted, clipped mean with the errors of the V image's noise: the 4 px
+    # flux is the catalogue's less C, the 20 px one 10^(0.4 c) times more
+    v_band = next(b for b in field.bands if b.band == "V")
+    own = sample["apcor_v"].to_numpy()
+    f4 = np.full(own.size, 10 ** (-0.4 * (20.0 + apcor["F555W"] - v_band.zp_vega)))
+    f20 = f4 * 10 ** (0.4 * own)
+    e4 = synth.expected_flux_error(f4, v_band)
+    e20 = synth.expected_flux_error(f20, v_band, 20.0, (20.0, 21.0))
+    mean, _, n = average_aperture_correction(f4, f20, e4, e20)
+    assert apcor["F555W"] == pytest.approx(mean, abs=2e-5) and n >= 10
+    for b in field.bands:
+        at = truth[np.isfinite(truth[f"mag_{b.band.lower()}"])]
+        table = measure_apertures(field.images[b.band], at["x_image"], at["y_image"],
+                                  exptime_s=1.0, radii_px=(4.0,), annulus_px=(7.0, 8.0),
+                                  covariance=False)  # fmt: skip
+        m4 = b.zp_vega - 2.5 * np.log10(table.flux[:, 0])
+        assert np.allclose(m4 - apcor[b.filter_name], mags[b.band], atol=0.005), b.band
+    # the rendered totals: fainter than the catalogue where the source is more compact than
+    # the sample's average, brighter where it is broader (pairs, knots)
+    v = truth.dropna(subset=["apcor_v"])
+    # (totals: the flux of the whole stamp; the corrections: to 20 px minus 20-21 px)
+    diff = v["mag_v"] - (20.0 + apcor["F555W"] - v["apcor_v"])
+    assert np.median(np.abs(diff)) < 0.02 and np.abs(diff).max() < 0.15
+    assert (v.loc[v["kind"] == "point", "mag_v"] > 20.1).all()
+    assert (v.loc[v["kind"] == "multi-peak", "mag_v"] < 20.0).all()

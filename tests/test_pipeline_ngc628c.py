@@ -1,44 +1,52 @@
 """Acceptance on both backends: the real LEGUS NGC 628-C catalogue, rendered, re-measured.
 
-The LEGUS file is ingested as release ``legus``; ``clustercat synth field`` renders a
-1024^2 crop around the densest region (five MAST-like images and a truth table); the images
-are registered and ``pipeline run`` (default settings: the ``growth-curve`` aperture
-correction) makes release ``pipe``; the cross-match of the two releases within 1 px (the
-existing one-to-one cross-match) is then compared with LEGUS and with the truth table. The
-measured numbers are printed (``pytest -s``), overall and per rendered kind.
+The LEGUS file is ingested as release ``legus``; ``clustercat synth field`` renders the
+4096^2 px of the field around its densest region (2489 of the catalogue's 3080 sources: the
+LEGUS frame spans 6200 x 6800 px; five MAST-like images and a truth table); the images are
+registered and ``pipeline run`` makes release ``pipe``; the cross-match of the two releases
+within 1 px (the existing one-to-one cross-match) is then compared with LEGUS and with the
+truth table. The measured numbers are printed (``pytest -s``), overall and per rendered kind.
 
-The issue's acceptance, for ALL the LEGUS sources in the crop with V S/N > 10 (V error
-< 0.1086 mag), each criterion its own test:
+Magnitudes, both ways the LEGUS way (the defaults, passed explicitly here): a LEGUS magnitude
+is not a total magnitude. The LEGUS readme (``$CLUSTERCAT_DATA/ngc628/LEGUS_description.txt``;
+Adamo et al. 2017) defines it as the 4 px aperture magnitude, sky at 7 px 1 px wide, plus
+"average aperture corrections calculated from isolated clusters in the field" (the
+"avgapcor" of the file name); PHANGS-HST does the same (Thilker et al. 2022 §2.2). So the
+field renders each source such that its own 4 px flux plus the field's average correction
+is its catalogue magnitude (``--magnitudes aperture-corrected``: a cluster broader than
+average, a multi-peak source or a pair holds more light than that), and the pipeline
+measures it as LEGUS did (``--apcor average-isolated``: 4 px plus the field's average
+correction, estimated from its own bright isolated resolved detections; the truth's
+correction is the same rule on the noiseless sources, docs/synthetic_fields.md). Rendered as
+totals and measured per source from the growth curve (the defaults before December 2026),
+the median |dm_V| was 0.083 on a 1024^2 crop: multi-peak totals include knots 2.5-5 px away
+that no 4 px aperture holds.
 
-* at least 95 % of them are recovered within 1 px;
-* the median |dm_V| (pipeline total V - LEGUS V) of the matched ones is below 0.05 mag;
-* their median pipeline CI is within 0.05 mag of the truth table's median CI.
+The issue's acceptance, for ALL the LEGUS sources in the image with V S/N > 10 (V error
+< 0.1086 mag), each criterion its own test; measured (seeds 0 / 1 / 2 of the field):
 
-Recovery is met: 196 of 205 (95.6 %; 185, 90.2 %, before the detection's peak-anchored
-centroids and the lifted roundness limits, docs/pipeline.md): compact 52/54, elongated
-12/12, point 49/49, multi-peak 52/57, pair 31/33; single-peak kinds 98.3 % (asserted
->= 95 %). The 20 earlier misses were lost at centroiding (a knot or neighbour 2-5 px away
-pulled the centroid off the dominant peak, on top of the catalogue RA/Dec's 0.15-0.55 px
-rounding), not at detection or matching. Class-4 sources are rendered as stars or pairs of
-stars in all their catalogue bands (docs/synthetic_fields.md).
+* at least 95 % of them are recovered within 1 px: 95.9 % (1844 of 1922) / 95.4 / 95.8;
+  single-peak kinds 96.5 % / 95.9 / 96.3 (asserted >= 95 %);
+* the median |dm_V| (pipeline total V - LEGUS V) of the matched ones is below 0.05 mag:
+  0.024 / 0.031 / 0.028; the pipeline's V correction is the truth's within 2 sigma (0.463 +-
+  0.033 against 0.459 from 30 clusters / 0.423 +- 0.020 against 0.404 / 0.477 +- 0.027
+  against 0.464; neighbours' light in the 20 px apertures pushes it up a little);
+* their median pipeline CI is within 0.05 mag of the truth table's median CI (1.572 against
+  1.580).
 
-The median |dm_V| < 0.05 is not met (0.083; a strict xfail that says why, so that a change
-meeting it fails the run until the mark is removed). Most sources have V S/N 10-30, where
-the growth curve within 5 px cannot tell a shallow profile from a steep one (compact median
-|dm_V| 0.10); multi-peak (0.17) and pair (0.075) totals hold knots 2.5-5 px away, which a
-4 px aperture plus a one-shape correction cannot recover: measured offline, even each
-source's true shape gives 0.074 overall (compact 0.023, multi-peak 0.17, pair 0.22), and
-83 of the 196 matched sources are multi-peak or pairs (deep images, 100 x the exposure:
-compact sources 0.03, point sources 0.002 mag).
+On a 1024^2 crop (205 such sources, ~30 clusters of S/N 20-60 to average) the correction's
+sampling error is +-0.03-0.06 mag and the median |dm_V| 0.027-0.11 over four seeds: the
+whole field is what the acceptance needs and what LEGUS averaged over.
 
-Detector artefacts are extra features of the synthetic field (16 hot pixels and cosmic-ray
+Detector artefacts are extra features of the synthetic field (256 hot pixels and cosmic-ray
 streaks in V, ``is_artefact`` rows of the truth table with ids outside the catalogue's): none
-is a LEGUS source, and the pipeline's detection rejects most of them (6 of 16 in its
+is a LEGUS source, and the pipeline's detection rejects most of them (83 of 256 in its
 catalogue, measured; at most half asserted).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import astropy.units as u
@@ -54,12 +62,15 @@ from clustercat.ingest.registry import reader_info
 from clustercat.processing.catalogue_io import read_frame
 from clustercat.processing.crossmatch_db import match_sides
 from clustercat.processing.images_db import register_images
+from clustercat.processing.pipeline import PipelineSettings
 from clustercat.processing.pipeline_db import run_pipeline
+from clustercat.processing.synth import ARTEFACTS_PER_4096_SQ
 from clustercat.schema import make_engine, migrate
 from conftest import _new_database, shared_path
+from sqlalchemy import text
 
 LEGUS_FILE = "hlsp_legus_hst_acs-wfc3_ngc628-c_multiband_v1_padagb-mwext-avgapcor.tab"
-SIZE_PX = 1024
+SIZE_PX = 4096
 SINGLE_PEAK = ("compact", "elongated", "point")
 SNR_10_MAG_ERR = 2.5 / np.log(10) / 10  # 0.1086 mag
 
@@ -76,8 +87,8 @@ def _ingest_legus(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic_crop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The rendered 1024^2 crop (made once, from an SQLite database of the LEGUS file)."""
+def synthetic_field(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rendered 4096^2 field (made once, from an SQLite database of the LEGUS file)."""
     folder = tmp_path_factory.mktemp("ngc628c_synth")
     url = f"sqlite:///{folder / 'source.db'}"
     migrate.upgrade(url)
@@ -85,6 +96,7 @@ def synthetic_crop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(main, [
         "--database", url, "synth", "field", "--from-release", "legus", "--field", "ngc628c",
         "--out", str(folder / "images"), "--size", str(SIZE_PX),
+        "--magnitudes", "aperture-corrected",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     return folder / "images"
@@ -95,15 +107,19 @@ def measured(
     backend: str,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    synthetic_crop: Path,
+    synthetic_field: Path,
 ) -> dict:
     url = _new_database(backend, request, tmp_path_factory.mktemp("ngc628c_db"))
     migrate.upgrade(url)
     _ingest_legus(url)
     engine = make_engine(url)
-    register_images(engine, sorted(synthetic_crop.glob("*.fits")), field="ngc628c",
+    register_images(engine, sorted(synthetic_field.glob("*.fits")), field="ngc628c",
                     galaxy="NGC 628")  # fmt: skip
-    run = run_pipeline(engine, "ngc628c", "pipe", workers=2)
+    run = run_pipeline(engine, "ngc628c", "pipe", workers=2,
+                       settings=PipelineSettings(apcor_method="average-isolated"))  # fmt: skip
+    with engine.connect() as conn:
+        config = conn.execute(text("SELECT config FROM processing_run WHERE id = :r"),
+                              {"r": run.run_id}).scalar_one()  # fmt: skip
     with engine.connect() as conn:
         match = match_sides(conn, "pipe:ngc628c", "legus:ngc628c", 1 * u.pix)
         catalogue = read_frame(
@@ -111,12 +127,15 @@ def measured(
             "FROM cluster_catalogue WHERE field = 'ngc628c'",
         )  # fmt: skip
     engine.dispose()
-    truth = Table.read(synthetic_crop / "truth_ngc628c.ecsv").to_pandas()
-    return {"run": run, "pairs": match.matched_pairs(), "catalogue": catalogue, "truth": truth}
+    truth = Table.read(synthetic_field / "truth_ngc628c.ecsv").to_pandas()
+    config = json.loads(config) if isinstance(config, str) else config
+    return {"run": run, "pairs": match.matched_pairs(), "catalogue": catalogue, "truth": truth,
+            "apcor_v": config["aperture_corrections"]["V"],
+            "apcor_truth": Table.read(synthetic_field / "truth_ngc628c.ecsv").meta}  # fmt: skip
 
 
 def _summary(measured: dict) -> dict:
-    """The LEGUS sources in the crop with V S/N > 10, which were recovered, and the matched
+    """The LEGUS sources in the image with V S/N > 10, which were recovered, and the matched
     ones' dm_V and CIs (printed once per backend)."""
     if "summary" in measured:
         return measured["summary"]
@@ -126,8 +145,8 @@ def _summary(measured: dict) -> dict:
     truth = truth[~truth["is_field_star"] & ~truth["is_artefact"]].set_index("id")
     legus = cat[cat["release"] == "legus"].set_index("source_pk")
     pipe = cat[cat["release"] == "pipe"].set_index("source_pk")
-    in_crop = legus[legus["source_id"].isin(truth.index)]
-    bright = in_crop[in_crop["mag_v"].notna() & (in_crop["mag_v_err"] < SNR_10_MAG_ERR)].copy()
+    in_image = legus[legus["source_id"].isin(truth.index)]
+    bright = in_image[in_image["mag_v"].notna() & (in_image["mag_v_err"] < SNR_10_MAG_ERR)].copy()
     bright["kind"] = truth.loc[bright["source_id"], "kind"].to_numpy()
     found = pairs.set_index("source_b_pk")["source_a_pk"]
     bright["recovered"] = bright.index.isin(found.index)
@@ -164,10 +183,10 @@ def _summary(measured: dict) -> dict:
         "artefacts_detected": _n_detected(artefacts, pipe),
     }  # fmt: skip
     print(
-        f"\nNGC 628-C {SIZE_PX}^2 crop: pipeline {run.n_sources} sources, {run.n_candidates} "
+        f"\nNGC 628-C {SIZE_PX}^2: pipeline {run.n_sources} sources, {run.n_candidates} "
         f"candidates, median CI {run.median_ci:.3f} mag, {run.seconds:.1f} s "
         f"(stages {', '.join(f'{k} {v:.1f} s' for k, v in run.timings_s.items())})\n"
-        f"LEGUS in crop {len(in_crop)}, V S/N > 10: {out['n']}; recovered within 1 px: "
+        f"LEGUS in the image {len(in_image)}, V S/N > 10: {out['n']}; recovered within 1 px: "
         f"all {out['recovered']:.3f} ({int(bright['recovered'].sum())}/{out['n']}), "
         f"single-peak {out['recovered_single']:.3f}\n"
         f"all matched: median dm_V {out['median_dm']:+.4f}, median |dm_V| "
@@ -194,7 +213,7 @@ def _n_detected(artefacts: pd.DataFrame, pipe: pd.DataFrame) -> int:
 
 def test_median_ci_matches_the_truth(measured: dict) -> None:
     s = _summary(measured)
-    assert s["n"] >= 200  # 205 LEGUS sources with V S/N > 10 in the crop
+    assert s["n"] >= 1900  # 1922 LEGUS sources with V S/N > 10 in the image
     assert abs(s["ci_pipe"] - s["ci_truth"]) < 0.05
 
 
@@ -209,9 +228,10 @@ def test_single_peak_sources_are_recovered_and_measured(measured: dict) -> None:
 
 def test_detector_artefacts_are_extra_and_mostly_rejected(measured: dict) -> None:
     """The synthetic field's hot pixels and cosmic rays are no LEGUS source; the detection's
-    sharpness limits keep most of them out of the pipeline catalogue (6/16 measured)."""
+    sharpness limits keep most of them out of the pipeline catalogue (83/256 measured)."""
     s = _summary(measured)
-    assert s["n_artefacts"] == 16 and s["artefacts_in_legus"] == 0
+    assert s["n_artefacts"] == ARTEFACTS_PER_4096_SQ * (SIZE_PX / 4096) ** 2
+    assert s["artefacts_in_legus"] == 0
     assert s["artefacts_detected"] <= s["n_artefacts"] // 2
 
 
@@ -219,9 +239,19 @@ def test_95_percent_of_all_bright_legus_sources_are_recovered(measured: dict) ->
     assert _summary(measured)["recovered"] >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason="median |dm_V| 0.083 measured: multi-peak totals include "
-                   "knots 2.5-5 px away (0.17; even each source's true dominant-knot shape "
-                   "gives 0.17), pairs 0.075, compact sources at S/N 10-30 0.10 "
-                   "(module docstring)")  # fmt: skip
 def test_median_abs_dm_v_of_all_matched_sources_is_below_0_05(measured: dict) -> None:
     assert _summary(measured)["median_abs_dm"] < 0.05
+
+
+def test_the_average_correction_is_the_truths_within_its_error(measured: dict) -> None:
+    """The pipeline's V correction (sample of bright isolated resolved detections) against
+    the synthetic field's (the same rule on the noiseless truth): within 2 sigma."""
+    mine = measured["apcor_v"]
+    truth = measured["apcor_truth"]["catalogue_aperture_correction_mag"]["F555W"]
+    settings = mine["settings"]
+    print(f"\nV aperture correction: pipeline {mine['value_mag']:.4f} +- "
+          f"{settings['error_mag']:.4f} ({settings['n_sample']} clusters, {settings['source']})"
+          f", truth {truth:.4f}")  # fmt: skip
+    assert mine["method"] == "average-isolated" and settings["source"] == "sample"
+    assert settings["n_sample"] >= 8
+    assert abs(mine["value_mag"] - truth) < 2 * settings["error_mag"]

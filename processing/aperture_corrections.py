@@ -242,6 +242,8 @@ def isolated_cluster_sample(
     max_neighbour_fraction: float = APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION,
     size: int = APCOR_SAMPLE_SIZE,
     eligible: np.ndarray | None = None,
+    image_shape: tuple[int, int] | None = None,
+    edge_px: float = APCOR_SAMPLE_ISOLATION_PX,
 ) -> np.ndarray:
     """Which detections make the field's aperture-correction sample: bright, resolved and
     isolated clusters (LEGUS readme: "average aperture corrections calculated from isolated
@@ -249,8 +251,10 @@ def isolated_cluster_sample(
     isolated class 1-3 sources, chosen by eye there, by these cuts here).
 
     Arrays per detection (V band, 0-based px, e-/s); ``psf_ci``: a point source's CI(1, 3).
-    ``eligible`` (default all) limits who may be chosen; every source is a neighbour. Of
-    the sources passing the cuts, the ``size`` brightest in the 4 px aperture are kept:
+    ``eligible`` (default all) limits who may be chosen; every source is a neighbour. With
+    ``image_shape`` (ny, nx), only sources ``edge_px`` or more inside the image may be
+    chosen (the total aperture's sky annulus must fit). Of the sources passing the cuts,
+    the ``size`` brightest in the 4 px aperture are kept:
     the same rule picks the sample from a synthetic field's noiseless truth
     (:mod:`clustercat.processing.synth`) and from its measured detections (the pipeline).
     """
@@ -263,14 +267,17 @@ def isolated_cluster_sample(
     keep &= np.isfinite(flux4) & np.isfinite(ci)
     if eligible is not None:
         keep &= np.asarray(eligible, bool)
+    if image_shape is not None:
+        ny, nx = image_shape
+        keep &= (x >= edge_px) & (x <= nx - 1 - edge_px) & (y >= edge_px) & (y <= ny - 1 - edge_px)
     if not keep.any():
         return keep
-    tree = cKDTree(np.column_stack([x, y]))
+    # the 4 px flux of every source's neighbours within isolation_px, summed over all pairs
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(isolation_px, output_type="ndarray")
     bright = np.where(np.isfinite(flux4), flux4, 0.0)
-    for i in np.flatnonzero(keep):
-        near = [j for j in tree.query_ball_point((x[i], y[i]), isolation_px) if j != i]
-        if near and np.sum(bright[near]) > max_neighbour_fraction * flux4[i]:
-            keep[i] = False
+    neighbours = np.bincount(pairs[:, 0], weights=bright[pairs[:, 1]], minlength=x.size)
+    neighbours += np.bincount(pairs[:, 1], weights=bright[pairs[:, 0]], minlength=x.size)
+    keep &= neighbours <= max_neighbour_fraction * flux4
     chosen = np.flatnonzero(keep)
     if chosen.size > size:
         keep[chosen[np.argsort(-flux4[chosen], kind="stable")[size:]]] = False

@@ -332,18 +332,13 @@ def band_aperture_correction(
 
 def point_source_ci(psf: Any, annulus_px: tuple[float, float] = SKY_ANNULUS_PX) -> float:
     """CI(1, 3) of a point source (``psf``), measured as the sources are (the sky annulus
-    median subtracted), averaged over the sub-pixel phases :data:`APCOR_OFFSETS_PX`."""
-    from .profiles import add_profiles
-
-    reach = int(math.ceil(annulus_px[1])) + 8
+    median subtracted), averaged over the sub-pixel phases :data:`APCOR_OFFSETS_PX`: the
+    model cluster of :func:`_model_apertures` with FWHM 0."""
+    settings = PipelineSettings(annulus_px=tuple(annulus_px))
     values = []
-    for ox, oy in APCOR_OFFSETS_PX:
-        stamp = np.zeros((2 * reach + 1, 2 * reach + 1))
-        x, y = np.array([reach + ox]), np.array([reach + oy])
-        add_profiles(stamp, x, y, np.array([1.0]), 0.0, 3.0, psf=psf, stamp_radius_px=reach)
-        table = measure_apertures(stamp, x, y, exptime_s=1.0, radii_px=(1.0, 3.0),
-                                  annulus_px=annulus_px)  # fmt: skip
-        values.append(2.5 * math.log10(float(table.flux[0, 1]) / float(table.flux[0, 0])))
+    for offset in APCOR_OFFSETS_PX:
+        f1, f3, _, _ = _model_apertures(psf, 0.0, 3.0, settings, offset)
+        values.append(2.5 * math.log10(f3 / f1))
     return float(np.mean(values))
 
 
@@ -380,14 +375,12 @@ def isolated_average_corrections(
     x, y = sources["x"].to_numpy(float), sources["y"].to_numpy(float)
     total_r = float(settings.apcor_total_radius_px)
     annulus = (total_r, total_r + 1.0)
-    ny, nx = image_v.data.shape
-    inside = ((x >= annulus[1]) & (x <= nx - 1 - annulus[1])
-              & (y >= annulus[1]) & (y <= ny - 1 - annulus[1]))  # fmt: skip
     psf_ci = point_source_ci(band_psf(image_v.filter_name, image_v.instrument),
                              settings.annulus_px)  # fmt: skip
     sample = isolated_cluster_sample(
-        x, y, ref.flux[:, k4], ref.flux_err[:, k4], ci, psf_ci, eligible=inside
-    )
+        x, y, ref.flux[:, k4], ref.flux_err[:, k4], ci, psf_ci,
+        image_shape=image_v.data.shape, edge_px=annulus[1],
+    )  # fmt: skip
     idx = np.flatnonzero(sample)
     cuts = {
         "min_snr_v": APCOR_SAMPLE_MIN_SNR, "min_ci_above_psf": APCOR_SAMPLE_MIN_CI_ABOVE_PSF,

@@ -851,7 +851,6 @@ def aperture_corrected_fluxes(
     catalogue sources) keep their fluxes as totals.
     """
     from clustercat.processing.aperture_corrections import (
-        APCOR_SAMPLE_ISOLATION_PX,
         APCOR_SAMPLE_MAX_NEIGHBOUR_FRACTION,
         APCOR_SAMPLE_MIN_SOURCES,
         average_aperture_correction,
@@ -875,8 +874,6 @@ def aperture_corrected_fluxes(
         ci = 2.5 * np.log10(f_v[:, 1] / f_v[:, 0])
     psf_ci = point_source_ci(psfs[v], CATALOGUE_ANNULUS_PX)
     x, y = sources["x_image"].to_numpy(), sources["y_image"].to_numpy()
-    edge, last = APCOR_SAMPLE_ISOLATION_PX, settings.size_px - 1 - APCOR_SAMPLE_ISOLATION_PX
-    inside = (x >= edge) & (x <= last) & (y >= edge) & (y <= last)
 
     def scaled(band: str, apcor: float) -> np.ndarray:
         out = cat_flux[band].copy()
@@ -897,26 +894,29 @@ def aperture_corrected_fluxes(
     clusters = catalogue & sources["kind"].isin(("compact", "elongated")).to_numpy()
     apcor_v, _, _ = average_aperture_correction(f_v[clusters, 2], f_v[clusters, 3])
     apcor_v = apcor_v if np.isfinite(apcor_v) else 0.0  # the start of the iteration
+
+    def expected(band: str, apcor: float, total: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Flux (e-/s) in the catalogue's 4 px aperture (or its 20 px "total") of every
+        source rendered with field correction ``apcor``, and the error this band's noise
+        would give it."""
+        radius, annulus = ((CATALOGUE_TOTAL_PX, CATALOGUE_TOTAL_ANNULUS_PX) if total
+                           else (CATALOGUE_APERTURE_PX, CATALOGUE_ANNULUS_PX))  # fmt: skip
+        f = np.nan_to_num(scaled(band, apcor) * frac[band][:, 3 if total else 2])
+        return f, expected_flux_error(f, by_band[band], radius, annulus, settings.exptime_scale)
+
     def average(band: str, apcor: float, use: np.ndarray) -> tuple[float, int]:
         """The pipeline's weighted mean, with the errors this band's noise would give."""
-        rendered = np.nan_to_num(scaled(band, apcor))
-        f4, f20 = rendered * frac[band][:, 2], rendered * frac[band][:, 3]
-        e4 = expected_flux_error(f4, by_band[band], exptime_scale=settings.exptime_scale)
-        e20 = expected_flux_error(f20, by_band[band], CATALOGUE_TOTAL_PX,
-                                  CATALOGUE_TOTAL_ANNULUS_PX, settings.exptime_scale)  # fmt: skip
+        (f4, e4), (f20, e20) = expected(band, apcor), expected(band, apcor, total=True)
         value, _, n = average_aperture_correction(f4[use], f20[use], e4[use], e20[use])
         return (value if np.isfinite(value) else apcor), n
 
-    def snr4(band: str, apcor: float) -> np.ndarray:
-        f4 = np.nan_to_num(scaled(band, apcor) * frac[band][:, 2])
-        return f4 / expected_flux_error(f4, by_band[band], exptime_scale=settings.exptime_scale)
-
     sample = np.zeros(len(sources), bool)
     for _ in range(10):  # C changes the fluxes, hence the S/N, weights and isolation
-        flux4 = np.nan_to_num(scaled(v, apcor_v) * f_v[:, 2])
-        err4 = expected_flux_error(flux4, by_band[v], exptime_scale=settings.exptime_scale)
+        flux4, err4 = expected(v, apcor_v)
         chosen = isolated_cluster_sample(x, y, flux4, err4, ci, psf_ci,
-                                         eligible=catalogue & inside & ~second_peak)  # fmt: skip
+                                         eligible=catalogue & ~second_peak,
+                                         image_shape=(settings.size_px, settings.size_px),
+                                         edge_px=CATALOGUE_TOTAL_ANNULUS_PX[1])  # fmt: skip
         before, apcor_v = apcor_v, average(v, apcor_v, chosen)[0] if chosen.any() else apcor_v
         if np.array_equal(chosen, sample) and abs(apcor_v - before) < 1e-6:
             break
@@ -925,7 +925,8 @@ def aperture_corrected_fluxes(
     for b in bands:
         value, n = apcor_v, int(sample.sum())
         if b.band != v:
-            use = sample & (cat_flux[b.band] > 0) & (snr4(b.band, apcor_v) >= APCOR_BAND_MIN_SNR)
+            f4, e4 = expected(b.band, apcor_v)
+            use = sample & (cat_flux[b.band] > 0) & (f4 / e4 >= APCOR_BAND_MIN_SNR)
             value, n = average(b.band, apcor_v, use) if use.any() else (apcor_v, 0)
             for _ in range(5):  # the band's own C sets its fluxes, hence its weights
                 value = average(b.band, value, use)[0] if use.any() else value

@@ -160,6 +160,7 @@ def _image_pipeline(engine: Engine, url: str) -> dict[str, int]:
     """Render a crop of a LEGUS field, register its images, run the pipeline on them."""
     import astropy.units as u
     import numpy as np
+    from clustercat.processing.catalogue_io import read_catalogue
     from clustercat.processing.cli_synth import field_cmd
     from clustercat.processing.crossmatch_db import match_sides
     from clustercat.processing.images_db import register_images
@@ -196,15 +197,16 @@ def _image_pipeline(engine: Engine, url: str) -> dict[str, int]:
     with engine.connect() as conn:
         match = match_sides(conn, f"{PIPELINE_RELEASE}:{PIPELINE_FIELD}",
                             f"{LEGUS_RELEASE}:{PIPELINE_FIELD}", 1 * u.pix)  # fmt: skip
-        pairs = match.matched_pairs()
-        mag_v = dict(conn.execute(text(
-            "SELECT source_pk, mag_v FROM cluster_catalogue WHERE field = :f AND release IN "
-            "(:a, :b)"), {"f": PIPELINE_FIELD, "a": PIPELINE_RELEASE, "b": LEGUS_RELEASE},
-        ).all())  # fmt: skip
-    dm_v = [mag_v[a] - mag_v[b] for a, b in zip(pairs["source_a_pk"], pairs["source_b_pk"],
-                                                 strict=True)
-            if mag_v.get(a) is not None and mag_v.get(b) is not None]  # fmt: skip
-    dm = f"{float(np.median(np.abs(dm_v))):.3f} mag" if dm_v else "n/a"
+        mag_v_a, mag_v_b = (
+            read_catalogue(conn, side.release, fields=[PIPELINE_FIELD], columns=["mag_v"])
+            .set_index("source_pk")["mag_v"]
+            for side in (match.side_a, match.side_b)
+        )
+    pairs = match.matched_pairs()
+    dm_v = (mag_v_a.reindex(pairs["source_a_pk"]).to_numpy()
+            - mag_v_b.reindex(pairs["source_b_pk"]).to_numpy())  # fmt: skip
+    dm_v = dm_v[np.isfinite(dm_v)]
+    dm = f"{float(np.median(np.abs(dm_v))):.3f} mag" if dm_v.size else "n/a"
     ci = "n/a" if run.median_ci is None else f"{run.median_ci:.3f} mag"
     console.print(
         f"release [bold]{run.release}[/bold] v{run.version} from images: {run.status}; "

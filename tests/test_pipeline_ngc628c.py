@@ -120,18 +120,17 @@ def measured(
     with engine.connect() as conn:
         config = conn.execute(text("SELECT config FROM processing_run WHERE id = :r"),
                               {"r": run.run_id}).scalar_one()  # fmt: skip
-    with engine.connect() as conn:
         match = match_sides(conn, "pipe:ngc628c", "legus:ngc628c", 1 * u.pix)
         catalogue = read_frame(
             conn, "SELECT source_pk, release, source_id, ra, dec, mag_v, mag_v_err, ci "
             "FROM cluster_catalogue WHERE field = 'ngc628c'",
         )  # fmt: skip
     engine.dispose()
-    truth = Table.read(synthetic_field / "truth_ngc628c.ecsv").to_pandas()
+    truth = Table.read(synthetic_field / "truth_ngc628c.ecsv")
     config = json.loads(config) if isinstance(config, str) else config
-    return {"run": run, "pairs": match.matched_pairs(), "catalogue": catalogue, "truth": truth,
-            "apcor_v": config["aperture_corrections"]["V"],
-            "apcor_truth": Table.read(synthetic_field / "truth_ngc628c.ecsv").meta}  # fmt: skip
+    return {"run": run, "pairs": match.matched_pairs(), "catalogue": catalogue,
+            "truth": truth.to_pandas(), "apcor_v": config["aperture_corrections"]["V"],
+            "apcor_truth": truth.meta}  # fmt: skip
 
 
 def _summary(measured: dict) -> dict:
